@@ -1,0 +1,220 @@
+"""The one module that knows which array library holds a tensor's data.
+
+Devices
+-------
+``"cpu"``
+    NumPy arrays (always available).
+``"cuda"``
+    CuPy arrays. CuPy is imported lazily, the first time ``"cuda"`` is asked for; without it
+    (or without a GPU) everything on the CPU keeps working and asking for ``"cuda"`` raises a
+    :class:`DeviceError` that says what to install.
+``"array_api_strict"``
+    Arrays of the `array-api-strict` reference library (``pip install array-api-strict``). It has
+    no speed and no GPU; the test suite runs every op on it to prove that the engine only uses the
+    standard array API (so the same code runs on CuPy) and never calls NumPy on tensor data.
+
+Everything else in the package asks this module for an array's namespace (``namespace``), its
+device (``device_of``) and for moves between devices (``to_device``, ``to_numpy``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+
+DEVICES = ("cpu", "cuda", "array_api_strict")
+DEFAULT_DTYPE = "float32"
+_FLOAT_NAMES = ("float32", "float64")
+_INT_NAMES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+
+_modules: dict[str, Any] = {}  # device -> array namespace, filled lazily
+_array_types: dict[type, str] = {np.ndarray: "cpu"}
+
+
+class DeviceError(RuntimeError):
+    """A device was asked for that is not available, or tensors on two devices were mixed."""
+
+
+def _load(device: str) -> Any:
+    """Import (once) and return the array namespace serving ``device``."""
+    if device in _modules:
+        return _modules[device]
+    if device == "cpu":
+        xp = np
+    elif device == "cuda":
+        xp = _load_cupy()
+    elif device == "array_api_strict":
+        try:
+            xp = importlib.import_module("array_api_strict")
+        except ImportError as exc:
+            raise DeviceError(
+                "device 'array_api_strict' needs the array-api-strict package: "
+                "pip install array-api-strict"
+            ) from exc
+        _array_types[xp.asarray(0.0).__class__] = device
+    else:
+        raise DeviceError(f"unknown device {device!r}; expected one of {DEVICES}")
+    _modules[device] = xp
+    return xp
+
+
+def _load_cupy() -> Any:
+    try:
+        cupy = importlib.import_module("cupy")
+    except ImportError as exc:
+        raise DeviceError(
+            "device 'cuda' needs CuPy and an NVIDIA GPU: pip install 'tinygrad_mlp[cuda12]' "
+            "(or [cuda13] for CUDA 13), then check that cupy.cuda.runtime.getDeviceCount() > 0"
+        ) from exc
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # CUDA driver missing or broken
+        raise DeviceError(f"CuPy is installed but no CUDA GPU is usable: {exc}") from exc
+    if count < 1:
+        raise DeviceError("CuPy is installed but no CUDA GPU was found")
+    _array_types[cupy.ndarray] = "cuda"
+    try:  # the standard-conforming wrapper (permute_dims, astype, ...) where CuPy lacks names
+        return importlib.import_module("array_api_compat.cupy")
+    except ImportError:
+        return cupy
+
+
+def normalize_device(device: str | None) -> str:
+    """Map ``None``/``"cuda:0"``/``"gpu"`` style names onto one of :data:`DEVICES`."""
+    if device is None:
+        return "cpu"
+    name = str(device).lower()
+    if name.startswith("cuda") or name == "gpu":
+        return "cuda"
+    if name in DEVICES:
+        return name
+    raise DeviceError(f"unknown device {device!r}; expected one of {DEVICES}")
+
+
+def is_available(device: str) -> bool:
+    """True when ``device`` can be used on this machine (never raises)."""
+    try:
+        _load(normalize_device(device))
+    except DeviceError:
+        return False
+    return True
+
+
+def available_devices() -> list[str]:
+    """The devices usable here, ``"cpu"`` first."""
+    return [d for d in DEVICES if is_available(d)]
+
+
+def namespace_for(device: str) -> Any:
+    """The array namespace (module) of ``device``."""
+    return _load(device)
+
+
+def device_of(array: Any) -> str:
+    """The device an array lives on; raises TypeError for anything that is not an array."""
+    device = _array_types.get(type(array))
+    if device is None:
+        raise TypeError(f"expected an array of a known backend, got {type(array).__name__}")
+    return device
+
+
+def namespace(array: Any) -> Any:
+    """The array namespace of ``array`` (``numpy``, CuPy's, or ``array_api_strict``)."""
+    if type(array) is np.ndarray:
+        return np
+    return _load(device_of(array))
+
+
+def is_array(obj: Any) -> bool:
+    """True for an array of any backend that has been loaded."""
+    return type(obj) in _array_types
+
+
+def to_numpy(array: Any) -> np.ndarray:
+    """A host NumPy array holding ``array``'s values (a copy unless it already is NumPy)."""
+    if type(array) is np.ndarray:
+        return array
+    device = device_of(array)
+    if device == "cuda":
+        return array.get()
+    return np.from_dlpack(array)
+
+
+def resolve_dtype(dtype: Any, device: str) -> Any:
+    """Turn ``"float32"``, ``np.float64``, a backend dtype or ``None`` into ``device``'s dtype."""
+    xp = _load(device)
+    if dtype is None:
+        dtype = DEFAULT_DTYPE
+    name = dtype if isinstance(dtype, str) else getattr(dtype, "__name__", None) or str(dtype)
+    name = str(np.dtype(name)) if name not in _FLOAT_NAMES + _INT_NAMES + ("bool",) else name
+    if name not in _FLOAT_NAMES + _INT_NAMES + ("bool",):
+        raise TypeError(f"unsupported dtype {dtype!r}; use float32, float64, an int or bool type")
+    return getattr(xp, name)
+
+
+def dtype_name(dtype: Any) -> str:
+    """``"float32"`` etc. for a dtype of any backend."""
+    name = getattr(dtype, "name", None) or getattr(dtype, "_canonical_name", None)
+    return str(name) if name is not None else str(np.dtype(dtype))
+
+
+def is_floating(dtype: Any) -> bool:
+    """True for float32 / float64 of any backend."""
+    return dtype_name(dtype) in _FLOAT_NAMES
+
+
+def asarray(data: Any, dtype: Any = None, device: str = "cpu") -> Any:
+    """Convert nested lists, scalars, NumPy or other-device arrays into an array on ``device``.
+
+    ``dtype=None`` keeps an array's own dtype when it is float32/float64 or an integer/bool type
+    and gives float32 to Python floats and nested lists of numbers (the framework's default).
+    """
+    xp = _load(device)
+    if is_array(data) and device_of(data) != device:
+        data = to_numpy(data)
+    if dtype is None:
+        if is_array(data) or isinstance(data, np.ndarray | np.generic):
+            name = dtype_name(data.dtype)
+            dtype = name if name in _FLOAT_NAMES + _INT_NAMES + ("bool",) else DEFAULT_DTYPE
+        else:
+            probe = np.asarray(data)
+            kind = probe.dtype.kind
+            dtype = "int64" if kind in "iu" else "bool" if kind == "b" else DEFAULT_DTYPE
+    target = resolve_dtype(dtype, device)
+    if type(data) is np.ndarray and device == "cpu":
+        return data if data.dtype == target else data.astype(target)
+    if device == "array_api_strict" and isinstance(data, np.ndarray | np.generic):
+        data = np.asarray(data).tolist() if np.asarray(data).size < 2 else np.asarray(data)
+    return xp.asarray(data, dtype=target)
+
+
+def to_device(array: Any, device: str) -> Any:
+    """``array`` moved to ``device`` (the same object when it is already there)."""
+    device = normalize_device(device)
+    if device_of(array) == device:
+        return array
+    return asarray(to_numpy(array), dtype=dtype_name(array.dtype), device=device)
+
+
+def generator(seed: int | None = None, device: str = "cpu") -> Any:
+    """A seeded random generator for ``device`` (NumPy's PCG64 on the host, CuPy's on a GPU)."""
+    if device == "cuda":
+        _load("cuda")
+        return importlib.import_module("cupy").random.default_rng(seed)
+    return np.random.default_rng(seed)
+
+
+def random_uniform(rng: Any, shape: tuple[int, ...], dtype: Any, device: str) -> Any:
+    """Uniform [0, 1) samples of ``shape`` on ``device`` drawn from ``rng`` (see ``generator``)."""
+    if device == "cuda":
+        return rng.random(shape, dtype=resolve_dtype(dtype, device))
+    sample = rng.random(shape, dtype=np.float64 if dtype_name(dtype) == "float64" else np.float32)
+    return asarray(sample, device=device)
+
+
+def synchronize(device: str) -> None:
+    """Wait for queued GPU work (a no-op on the CPU); needed for honest timings."""
+    if device == "cuda":
+        importlib.import_module("cupy").cuda.Device().synchronize()

@@ -1,0 +1,461 @@
+"""``Tensor``: an array plus what reverse-mode autodiff needs (grad, requires_grad, creator).
+
+Backward walks the graph in an iterative topological order (no recursion, so a 100,000-op chain
+works), hands each op the gradient of its output, reduces broadcast gradients to each input's shape
+in ``reduce_grad`` (the only place that does so) and accumulates them. Only leaf tensors keep a
+``.grad``. The graph and the arrays ops saved are released as backward goes, unless
+``retain_graph=True``.
+
+Promotion rule: float32 combined with float64 gives float64 (NumPy's and the array API's rule);
+Python scalars take the tensor's dtype. Gradients always have their input's dtype.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import types
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import backend
+
+_state = types.SimpleNamespace(grad_enabled=True, anomaly=False)
+
+
+class Tensor:
+    """An n-dimensional array that records the ops applied to it for ``backward``.
+
+    >>> x = Tensor([[1.0, 2.0]], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad.numpy()
+    array([[2., 4.]], dtype=float32)
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "__weakref__")
+    __array_ufunc__ = None  # make `ndarray + Tensor` call Tensor.__radd__
+
+    def __init__(
+        self, data: Any, requires_grad: bool = False, dtype: Any = None, device: str | None = None
+    ) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        if device is None:
+            device = backend.device_of(data) if backend.is_array(data) else "cpu"
+        self.data = backend.asarray(data, dtype=dtype, device=backend.normalize_device(device))
+        self.grad: Tensor | None = None
+        self._ctx = None
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _make(cls, data: Any, requires_grad: bool, ctx: Any) -> Tensor:
+        """Fast internal constructor: ``data`` is already an array of a known backend."""
+        if isinstance(data, np.generic):  # NumPy reductions return scalars, not 0-d arrays
+            data = np.asarray(data)
+        t = object.__new__(cls)
+        t.data, t.grad, t.requires_grad, t._ctx = data, None, requires_grad, ctx
+        return t
+
+    # ------------------------------------------------------------------ attributes
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self) -> Any:
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return backend.device_of(self.data)
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.data.shape))
+
+    @property
+    def xp(self) -> Any:
+        """The array namespace of this tensor's data."""
+        return backend.namespace(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place; only floating-point leaf tensors can require grad."""
+        if flag and not backend.is_floating(self.data.dtype):
+            raise TypeError(
+                f"only float32/float64 tensors can require grad, this one is "
+                f"{backend.dtype_name(self.data.dtype)} (integer tensors hold labels)"
+            )
+        if not flag and self._ctx is not None:
+            raise RuntimeError("cannot turn off requires_grad of a non-leaf tensor; use .detach()")
+        self.requires_grad = bool(flag)
+        return self
+
+    def numpy(self) -> np.ndarray:
+        """The values as a host NumPy array (copied from the GPU when needed)."""
+        return backend.to_numpy(self.data)
+
+    def item(self) -> float | int | bool:
+        """The value of a one-element tensor as a Python number."""
+        if self.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def tolist(self) -> Any:
+        return self.numpy().tolist()
+
+    def to(self, device: str) -> Tensor:
+        """This tensor on ``device`` ("cpu", "cuda"); ``self`` when it is already there.
+
+        The copy is a new leaf that keeps ``requires_grad`` (like ``.detach()`` plus a move)."""
+        device = backend.normalize_device(device)
+        if device == self.device:
+            return self
+        return Tensor._make(backend.to_device(self.data, device), self.requires_grad, None)
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self) -> Tensor:
+        return self.to("cuda")
+
+    def detach(self) -> Tensor:
+        """A new leaf sharing this tensor's data, cut from the graph."""
+        return Tensor._make(self.data, False, None)
+
+    def astype(self, dtype: Any) -> Tensor:
+        """A copy with another dtype (not differentiable)."""
+        return Tensor(self.data, dtype=dtype, device=self.device)
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    def __repr__(self) -> str:
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(", threshold=50)
+        return (
+            f"tensor({body}, dtype={backend.dtype_name(self.dtype)}, device={self.device!r}{extra})"
+        )
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor of shape {self.shape} is ambiguous; use .item()"
+            )
+        return bool(self.item())
+
+    # ------------------------------------------------------------------ autodiff
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+
+        ``grad`` is the upstream gradient; it may be left out only for one-element tensors.
+        The graph is released afterwards unless ``retain_graph=True``.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward() on a tensor that does not require grad: no input of the computation "
+                "had requires_grad=True (or it ran under no_grad())"
+            )
+        seed = _initial_grad(self, grad)
+        if self._ctx is None:
+            _accumulate_leaf(self, seed, set())
+            return
+        _run_backward(self, seed, retain_graph)
+
+    # ------------------------------------------------------------------ operators
+    def __add__(self, other: Any) -> Tensor:
+        return _ops.Add.apply(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _ops.Add.apply(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _ops.Sub.apply(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _ops.Sub.apply(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _ops.Mul.apply(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _ops.Mul.apply(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _ops.Div.apply(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _ops.Div.apply(other, self)
+
+    def __neg__(self) -> Tensor:
+        return _ops.Neg.apply(self)
+
+    def __pow__(self, exponent: float) -> Tensor:
+        if isinstance(exponent, Tensor) or not isinstance(exponent, int | float):
+            raise TypeError(f"** takes a Python number as exponent, got {type(exponent).__name__}")
+        return _ops.Pow.apply(self, exponent=exponent)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _ops.MatMul.apply(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _ops.MatMul.apply(other, self)
+
+    # ------------------------------------------------------------------ reductions and shape
+    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        return _ops.Sum.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims)
+
+    def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        return _ops.Mean.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims)
+
+    def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        return _ops.Max.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims)
+
+    def argmax(self, axis: int = -1) -> Tensor:
+        """Indices of the maxima along ``axis`` (an int tensor; not differentiable)."""
+        return Tensor._make(self.xp.argmax(self.data, axis=axis), False, None)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], tuple | list):
+            shape = tuple(shape[0])
+        return _ops.Reshape.apply(self, shape=tuple(int(s) for s in shape))
+
+    def transpose(self, *axes: int) -> Tensor:
+        """Permute the axes (reverse them when none are given), like ``numpy.transpose``."""
+        if len(axes) == 1 and isinstance(axes[0], tuple | list):
+            axes = tuple(axes[0])
+        return _ops.Transpose.apply(self, axes=axes or None)
+
+    @property
+    def T(self) -> Tensor:
+        return self.transpose()
+
+    # ------------------------------------------------------------------ elementwise
+    def abs(self) -> Tensor:
+        return _ops.Abs.apply(self)
+
+    def exp(self) -> Tensor:
+        return _ops.Exp.apply(self)
+
+    def log(self) -> Tensor:
+        return _ops.Log.apply(self)
+
+    def tanh(self) -> Tensor:
+        return _ops.Tanh.apply(self)
+
+    def sigmoid(self) -> Tensor:
+        return _ops.Sigmoid.apply(self)
+
+    def relu(self) -> Tensor:
+        return _ops.ReLU.apply(self)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        return _ops.Softmax.apply(self, axis=axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        return _ops.LogSoftmax.apply(self, axis=axis)
+
+
+# ---------------------------------------------------------------------- engine helpers
+def reduce_grad(grad: Any, like: Tensor) -> Any:
+    """The single place that reduces a broadcast gradient to its input's shape and dtype."""
+    target = like.data.shape
+    if grad.shape != target:
+        extra = grad.ndim - len(target)
+        if extra < 0:
+            raise ValueError(f"gradient of shape {tuple(grad.shape)} for an input of shape {target}")
+        axes = tuple(range(extra)) + tuple(
+            i + extra for i, n in enumerate(target) if n == 1 and grad.shape[i + extra] != 1
+        )
+        xp = backend.namespace(grad)
+        if axes:
+            grad = xp.sum(grad, axis=axes, keepdims=True)
+        grad = xp.reshape(grad, target)
+    if grad.dtype != like.data.dtype:
+        grad = backend.namespace(grad).astype(grad, like.data.dtype)
+    return grad
+
+
+def _initial_grad(root: Tensor, grad: Any) -> Any:
+    xp = root.xp
+    if grad is None:
+        if root.size != 1:
+            raise RuntimeError(
+                f"backward() without a gradient needs a one-element tensor, this one has shape "
+                f"{root.shape}; pass grad= of that shape (or reduce with .sum()/.mean())"
+            )
+        return xp.ones(root.data.shape, dtype=root.data.dtype)
+    grad = grad.data if isinstance(grad, Tensor) else grad
+    grad = backend.asarray(grad, dtype=backend.dtype_name(root.dtype), device=root.device)
+    if tuple(grad.shape) != root.shape:
+        raise ValueError(
+            f"backward(grad=...) got a gradient of shape {tuple(grad.shape)} for a tensor of shape "
+            f"{root.shape}; they must be equal"
+        )
+    return xp.asarray(grad, copy=True)
+
+
+def _toposort(root: Tensor) -> list[Tensor]:
+    """Non-leaf tensors reachable from ``root``, each after every tensor that uses it."""
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        inputs = node._ctx.inputs
+        if inputs is None:
+            raise RuntimeError(
+                "trying to backward through the graph a second time (its saved arrays were freed "
+                "by the first backward); call backward(retain_graph=True) the first time"
+            )
+        for inp in inputs:
+            if inp._ctx is not None and id(inp) not in visited:
+                stack.append((inp, False))
+    order.reverse()
+    return order
+
+
+def _run_backward(root: Tensor, seed: Any, retain_graph: bool) -> None:
+    grads: dict[int, Any] = {id(root): seed}
+    stored: set[int] = set()
+    check = _state.anomaly
+    for node in _toposort(root):
+        ctx = node._ctx
+        grad = grads.pop(id(node), None)
+        if grad is not None:
+            input_grads = ctx.backward(grad)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            for inp, g, need in zip(ctx.inputs, input_grads, ctx.needs_input_grad, strict=False):
+                if g is None or not need:
+                    continue
+                g = reduce_grad(g, inp)
+                if check:
+                    _check_backward(ctx, g)
+                if inp._ctx is None:
+                    _accumulate_leaf(inp, g, stored)
+                else:
+                    previous = grads.get(id(inp))
+                    grads[id(inp)] = g if previous is None else previous + g
+        if not retain_graph:
+            ctx.saved = None
+            ctx.inputs = None
+
+
+def _check_backward(ctx: Any, grad: Any) -> None:
+    from .function import check_finite
+
+    check_finite(grad, f"{type(ctx).__name__}.backward")
+
+
+def _accumulate_leaf(leaf: Tensor, grad: Any, stored: set[int]) -> None:
+    """Add ``grad`` into ``leaf.grad``; never lets two leaves (or a view) share one array."""
+    if leaf.grad is None:
+        if id(grad) in stored or getattr(grad, "base", 0) is not None:
+            grad = backend.namespace(grad).asarray(grad, copy=True)
+        stored.add(id(grad))
+        leaf.grad = Tensor._make(grad, False, None)
+    else:
+        leaf.grad.data = leaf.grad.data + grad  # out of place: nothing else sees the old array
+
+
+def _axes(axis: Any, ndim: int) -> tuple[int, ...] | None:
+    """Normalise ``axis`` (None, int or sequence, negative allowed) to sorted non-negative ints."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(a % ndim if ndim else 0)
+    if len(set(out)) != len(out):
+        raise ValueError(f"repeated axis in {axis}")
+    return tuple(sorted(out))
+
+
+# ---------------------------------------------------------------------- grad mode
+def is_grad_enabled() -> bool:
+    """False inside ``no_grad()``."""
+    return _state.grad_enabled
+
+
+@contextlib.contextmanager
+def no_grad() -> Iterator[None]:
+    """Record nothing inside the block (inference, parameter updates)."""
+    previous = _state.grad_enabled
+    _state.grad_enabled = False
+    try:
+        yield
+    finally:
+        _state.grad_enabled = previous
+
+
+# ---------------------------------------------------------------------- creation
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, device: str | None = None):
+    """A new leaf Tensor (same as ``Tensor(...)``)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+
+
+def _shape(shape: tuple[Any, ...]) -> tuple[int, ...]:
+    if len(shape) == 1 and isinstance(shape[0], tuple | list):
+        shape = tuple(shape[0])
+    return tuple(int(s) for s in shape)
+
+
+def zeros(*shape: Any, dtype: Any = None, device: str = "cpu", requires_grad: bool = False):
+    """A tensor of zeros, e.g. ``zeros(2, 3)`` or ``zeros((2, 3))``."""
+    device = backend.normalize_device(device)
+    xp = backend.namespace_for(device)
+    data = xp.zeros(_shape(shape), dtype=backend.resolve_dtype(dtype, device))
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def ones(*shape: Any, dtype: Any = None, device: str = "cpu", requires_grad: bool = False):
+    """A tensor of ones."""
+    device = backend.normalize_device(device)
+    xp = backend.namespace_for(device)
+    data = xp.ones(_shape(shape), dtype=backend.resolve_dtype(dtype, device))
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def randn(
+    *shape: Any,
+    seed: int | None = None,
+    dtype: Any = None,
+    device: str = "cpu",
+    requires_grad: bool = False,
+) -> Tensor:
+    """Standard normal samples; the same ``seed`` gives the same values on every device."""
+    dtype = dtype or backend.DEFAULT_DTYPE
+    values = np.random.default_rng(seed).standard_normal(_shape(shape))
+    return Tensor(
+        values.astype(backend.dtype_name(backend.resolve_dtype(dtype, "cpu"))),
+        requires_grad=requires_grad,
+        device=device,
+    )
+
+
+from . import ops as _ops  # noqa: E402  (ops subclass Function, which needs Tensor)
