@@ -132,6 +132,12 @@ def is_array(obj: Any) -> bool:
     return type(obj) in _array_types
 
 
+def as_array(value: Any) -> Any:
+    """``value`` itself, except that NumPy scalars (what NumPy reductions return) become 0-d
+    arrays, so every result is an array of a known backend."""
+    return np.asarray(value) if isinstance(value, np.generic) else value
+
+
 def to_numpy(array: Any) -> np.ndarray:
     """A host NumPy array holding ``array``'s values (a copy unless it already is NumPy)."""
     if type(array) is np.ndarray:
@@ -168,20 +174,18 @@ def is_floating(dtype: Any) -> bool:
 def asarray(data: Any, dtype: Any = None, device: str = "cpu") -> Any:
     """Convert nested lists, scalars, NumPy or other-device arrays into an array on ``device``.
 
-    ``dtype=None`` keeps an array's own dtype when it is float32/float64 or an integer/bool type
-    and gives float32 to Python floats and nested lists of numbers (the framework's default).
+    ``dtype=None``: floating-point data of any origin becomes float32 (the framework's default;
+    ask for ``"float64"`` to keep double precision); integer and bool data keep their type.
     """
     xp = _load(device)
     if is_array(data) and device_of(data) != device:
         data = to_numpy(data)
     if dtype is None:
         if is_array(data) or isinstance(data, np.ndarray | np.generic):
-            name = dtype_name(data.dtype)
-            dtype = name if name in _FLOAT_NAMES + _INT_NAMES + ("bool",) else DEFAULT_DTYPE
+            kind = dtype_name(data.dtype)
         else:
-            probe = np.asarray(data)
-            kind = probe.dtype.kind
-            dtype = "int64" if kind in "iu" else "bool" if kind == "b" else DEFAULT_DTYPE
+            kind = str(np.asarray(data).dtype)
+        dtype = kind if kind in _INT_NAMES + ("bool",) else DEFAULT_DTYPE
     target = resolve_dtype(dtype, device)
     if type(data) is np.ndarray and device == "cpu":
         return data if data.dtype == target else data.astype(target)

@@ -28,6 +28,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+
 from . import backend
 from .tensor import Tensor, _state
 
@@ -62,7 +64,11 @@ class Function:
         needs = tuple(t.requires_grad for t in tensors)
         ctx.needs_input_grad = needs
         ctx.xp = backend.namespace(tensors[0].data)
-        out = ctx.forward(*[t.data for t in tensors], **kwargs)
+        try:
+            out = ctx.forward(*[t.data for t in tensors], **kwargs)
+        except ValueError as exc:  # e.g. shapes that do not broadcast: name the op and the shapes
+            shapes = " and ".join(str(t.shape) for t in tensors)
+            raise ValueError(f"{cls.__name__}: {exc} (input shapes {shapes})") from exc
         if not backend.is_array(out):
             out = ctx.xp.asarray(out)
         if _state.anomaly:
@@ -93,8 +99,17 @@ def _as_tensors(op: type, inputs: tuple[Any, ...]) -> tuple[Tensor, ...]:
             dtype = ref.dtype if backend.is_floating(ref.dtype) else None
             out.append(Tensor._make(ref.xp.asarray(x, dtype=dtype), False, None))
         else:
-            out.append(Tensor(x, device=device))
+            out.append(like(x, ref))
     return tuple(out)
+
+
+def like(x: Any, ref: Tensor) -> Tensor:
+    """Wrap non-Tensor data as a Tensor on ``ref``'s device; float data takes ``ref``'s float dtype
+    (so a float64 NumPy target next to float64 predictions keeps its precision)."""
+    probe = x if backend.is_array(x) else np.asarray(x)
+    kind_float = backend.is_floating(probe.dtype)
+    dtype = ref.dtype if kind_float and backend.is_floating(ref.dtype) else None
+    return Tensor(x, dtype=dtype, device=ref.device)
 
 
 def check_finite(array: Any, where: str) -> None:

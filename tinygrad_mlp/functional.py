@@ -9,7 +9,26 @@ from __future__ import annotations
 from typing import Any
 
 from . import backend, ops
+from .activations import elu, leaky_relu, softplus
+from .function import like
 from .tensor import Tensor
+
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "elu",
+    "leaky_relu",
+    "linear",
+    "log_softmax",
+    "mse_loss",
+    "one_hot",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "softplus",
+    "tanh",
+]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -22,7 +41,7 @@ def _like(x: Any, ref: Tensor, name: str) -> Tensor:
                 f"{name} is on {x.device!r} but the input is on {ref.device!r}; move one with .to()"
             )
         return x
-    return Tensor(x, device=ref.device)
+    return like(x, ref)
 
 
 def _check_reduction(reduction: str) -> None:
@@ -111,7 +130,9 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
         )
     n, c = logits.shape
     if n == 0:
-        raise ValueError("cross_entropy: empty batch (logits of shape (0, C)); the loss is undefined")
+        raise ValueError(
+            "cross_entropy: empty batch (logits of shape (0, C)); the loss is undefined"
+        )
     target = _like(target, logits, "target")
     if backend.is_floating(target.dtype):
         if target.shape != logits.shape:
@@ -147,7 +168,9 @@ def one_hot(labels: Any, num_classes: int, dtype: Any = None, batch: int | None 
         low, high = int(xp.min(y)), int(xp.max(y))
         if low < 0 or high >= num_classes:
             bad = low if low < 0 else high
-            raise ValueError(f"label {bad} is outside [0, {num_classes}) (num_classes={num_classes})")
+            raise ValueError(
+                f"label {bad} is outside [0, {num_classes}) (num_classes={num_classes})"
+            )
     classes = xp.arange(int(num_classes), dtype=y.dtype, device=getattr(y, "device", None))
     hot = xp.reshape(y, (-1, 1)) == xp.reshape(classes, (1, -1))
     return Tensor._make(xp.astype(hot, backend.resolve_dtype(dtype, labels.device)), False, None)

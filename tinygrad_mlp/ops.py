@@ -257,7 +257,9 @@ class Reshape(Function):
         try:
             return self.xp.reshape(a, shape)
         except ValueError as exc:
-            raise ValueError(f"cannot reshape a tensor of shape {tuple(a.shape)} into {shape}") from exc
+            raise ValueError(
+                f"cannot reshape a tensor of shape {tuple(a.shape)} into {shape}"
+            ) from exc
 
     def backward(self, g):
         return self.xp.reshape(g, self.shape)

@@ -53,8 +53,8 @@ class Tensor:
     @classmethod
     def _make(cls, data: Any, requires_grad: bool, ctx: Any) -> Tensor:
         """Fast internal constructor: ``data`` is already an array of a known backend."""
-        if isinstance(data, np.generic):  # NumPy reductions return scalars, not 0-d arrays
-            data = np.asarray(data)
+        if type(data) is not np.ndarray:  # NumPy reductions return scalars, not 0-d arrays
+            data = backend.as_array(data)
         t = object.__new__(cls)
         t.data, t.grad, t.requires_grad, t._ctx = data, None, requires_grad, ctx
         return t
@@ -108,7 +108,9 @@ class Tensor:
     def item(self) -> float | int | bool:
         """The value of a one-element tensor as a Python number."""
         if self.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+            raise ValueError(
+                f"item() needs a tensor with one element, this one has shape {self.shape}"
+            )
         return self.numpy().reshape(()).item()
 
     def tolist(self) -> Any:
@@ -264,6 +266,15 @@ class Tensor:
     def relu(self) -> Tensor:
         return _ops.ReLU.apply(self)
 
+    def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:
+        return _activations.leaky_relu(self, negative_slope)
+
+    def elu(self, alpha: float = 1.0) -> Tensor:
+        return _activations.elu(self, alpha)
+
+    def softplus(self, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+        return _activations.softplus(self, beta, threshold)
+
     def softmax(self, axis: int = -1) -> Tensor:
         return _ops.Softmax.apply(self, axis=axis)
 
@@ -275,10 +286,13 @@ class Tensor:
 def reduce_grad(grad: Any, like: Tensor) -> Any:
     """The single place that reduces a broadcast gradient to its input's shape and dtype."""
     target = like.data.shape
+    grad = backend.as_array(grad)
     if grad.shape != target:
         extra = grad.ndim - len(target)
         if extra < 0:
-            raise ValueError(f"gradient of shape {tuple(grad.shape)} for an input of shape {target}")
+            raise ValueError(
+                f"gradient of shape {tuple(grad.shape)} for an input of shape {target}"
+            )
         axes = tuple(range(extra)) + tuple(
             i + extra for i, n in enumerate(target) if n == 1 and grad.shape[i + extra] != 1
         )
@@ -358,7 +372,7 @@ def _run_backward(root: Tensor, seed: Any, retain_graph: bool) -> None:
                     _accumulate_leaf(inp, g, stored)
                 else:
                     previous = grads.get(id(inp))
-                    grads[id(inp)] = g if previous is None else previous + g
+                    grads[id(inp)] = g if previous is None else backend.as_array(previous + g)
         if not retain_graph:
             ctx.saved = None
             ctx.inputs = None
@@ -378,7 +392,8 @@ def _accumulate_leaf(leaf: Tensor, grad: Any, stored: set[int]) -> None:
         stored.add(id(grad))
         leaf.grad = Tensor._make(grad, False, None)
     else:
-        leaf.grad.data = leaf.grad.data + grad  # out of place: nothing else sees the old array
+        # out of place: no other tensor can be holding the old array
+        leaf.grad.data = backend.as_array(leaf.grad.data + grad)
 
 
 def _axes(axis: Any, ndim: int) -> tuple[int, ...] | None:
@@ -458,4 +473,6 @@ def randn(
     )
 
 
-from . import ops as _ops  # noqa: E402  (ops subclass Function, which needs Tensor)
+# Imported last: ops and activations subclass Function, which needs Tensor.
+from . import ops as _ops  # noqa: E402, I001
+from . import activations as _activations  # noqa: E402
