@@ -112,9 +112,14 @@ def arrays(
     """NumPy arrays of ``shape`` (a shape or a strategy of shapes) with finite values in a range.
 
     ``avoid=c`` keeps every value at least 1e-3 away from ``c`` (kinks such as ReLU's at 0, where
-    finite differences are meaningless); ``unique=True`` avoids ties (e.g. for ``max``).
+    finite differences are meaningless); ``unique=True`` draws distinct values at least 1e-3
+    apart (no ties or near-ties, e.g. for ``max``).
     """
-    elements = st.floats(min_value, max_value, allow_nan=False, allow_infinity=False, width=64)
+    if unique:  # distinct values on a 1e-3 grid: ties are at least 1e-3 apart, far above eps
+        grid = st.integers(int(np.ceil(min_value * 1000)), int(np.floor(max_value * 1000)))
+        elements = grid.map(lambda k: k / 1000.0)
+    else:
+        elements = st.floats(min_value, max_value, allow_nan=False, allow_infinity=False)
     if avoid is not None:
         elements = elements.filter(lambda v: abs(v - avoid) > 1e-3)
     return hnp.arrays(np.dtype(dtype), shape, elements=elements, unique=unique)
