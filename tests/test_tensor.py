@@ -7,8 +7,16 @@ import tinygrad_mlp as tg
 from tinygrad_mlp import backend
 
 
-def test_default_dtype_is_float32():
+def test_default_dtype_is_float32_and_arrays_keep_theirs():
+    assert str(tg.Tensor(np.ones(2)).dtype) == "float64"
+    assert str(tg.Tensor(np.ones(2, dtype=np.float32)).dtype) == "float32"
+    assert str(tg.Tensor(np.ones(2, dtype=np.float16)).dtype) == "float32"
+    assert str(tg.Tensor(tg.Tensor(np.ones(2))).dtype) == "float64"
+    assert str(tg.zeros(2, dtype="float64").dtype) == "float64"
+    assert str(tg.ones(2, dtype="float64").dtype) == "float64"
+    assert str(tg.randn(2, dtype="float64").dtype) == "float64"
     assert str(tg.Tensor([1.0, 2.0]).dtype) == "float32"
+    assert str(tg.Tensor(2.5).dtype) == "float32"
     assert str(tg.tensor([[1, 2.5]]).dtype) == "float32"
     assert str(tg.zeros(2, 3).dtype) == "float32"
 
@@ -37,7 +45,7 @@ def test_attributes_and_conversions():
     assert t.shape == (2, 3) and t.ndim == 2 and t.size == 6 and len(t) == 2
     assert t.device == "cpu" and t.requires_grad and t.grad is None
     arr = t.numpy()
-    assert isinstance(arr, np.ndarray) and arr.dtype == np.float32
+    assert isinstance(arr, np.ndarray) and arr.dtype == np.float64
     assert tg.Tensor([[4.5]]).item() == 4.5
     with pytest.raises(ValueError, match=r"one element.*\(2, 3\)"):
         t.item()

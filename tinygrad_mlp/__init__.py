@@ -4,25 +4,48 @@ The same code runs on NumPy (``device="cpu"``) and CuPy (``device="cuda"``).
 """
 
 # tensor first: it loads ops and activations, which subclass function.Function.
-from .tensor import Tensor, is_grad_enabled, no_grad, ones, randn, tensor, zeros  # isort: skip
-from . import backend, functional
+from .tensor import (  # isort: skip
+    Tensor,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    ones,
+    randn,
+    set_grad_enabled,
+    tensor,
+    zeros,
+)
+from . import backend, data, functional, nn, optim, train
 from .backend import DeviceError
 from .function import AnomalyError, Function, detect_anomaly
+from .gradcheck import GradcheckReport, gradcheck
+from .io import CheckpointError, load, save
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AnomalyError",
+    "CheckpointError",
     "DeviceError",
     "Function",
+    "GradcheckReport",
     "Tensor",
     "backend",
+    "data",
     "detect_anomaly",
+    "enable_grad",
     "functional",
+    "gradcheck",
     "is_grad_enabled",
+    "load",
+    "nn",
     "no_grad",
     "ones",
+    "optim",
     "randn",
+    "save",
+    "set_grad_enabled",
     "tensor",
+    "train",
     "zeros",
 ]

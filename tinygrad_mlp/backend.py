@@ -174,18 +174,19 @@ def is_floating(dtype: Any) -> bool:
 def asarray(data: Any, dtype: Any = None, device: str = "cpu") -> Any:
     """Convert nested lists, scalars, NumPy or other-device arrays into an array on ``device``.
 
-    ``dtype=None``: floating-point data of any origin becomes float32 (the framework's default;
-    ask for ``"float64"`` to keep double precision); integer and bool data keep their type.
+    ``dtype=None``: arrays keep their dtype (float32, float64, integer, bool; float16 becomes
+    float32); Python numbers and nested lists of floats become float32, the framework's default.
     """
     xp = _load(device)
     if is_array(data) and device_of(data) != device:
         data = to_numpy(data)
     if dtype is None:
         if is_array(data) or isinstance(data, np.ndarray | np.generic):
-            kind = dtype_name(data.dtype)
+            name = dtype_name(data.dtype)  # arrays keep float32/float64, ints and bool
         else:
-            kind = str(np.asarray(data).dtype)
-        dtype = kind if kind in _INT_NAMES + ("bool",) else DEFAULT_DTYPE
+            kind = np.asarray(data).dtype.kind
+            name = "int64" if kind in "iu" else "bool" if kind == "b" else DEFAULT_DTYPE
+        dtype = name if name in _FLOAT_NAMES + _INT_NAMES + ("bool",) else DEFAULT_DTYPE
     target = resolve_dtype(dtype, device)
     if type(data) is np.ndarray and device == "cpu":
         return data if data.dtype == target else data.astype(target)

@@ -418,14 +418,24 @@ def is_grad_enabled() -> bool:
 
 
 @contextlib.contextmanager
-def no_grad() -> Iterator[None]:
-    """Record nothing inside the block (inference, parameter updates)."""
+def set_grad_enabled(mode: bool) -> Iterator[None]:
+    """Record the graph inside the block when ``mode`` is True, record nothing when False."""
     previous = _state.grad_enabled
-    _state.grad_enabled = False
+    _state.grad_enabled = bool(mode)
     try:
         yield
     finally:
         _state.grad_enabled = previous
+
+
+def no_grad() -> contextlib.AbstractContextManager[None]:
+    """Record nothing inside the block (inference, parameter updates)."""
+    return set_grad_enabled(False)
+
+
+def enable_grad() -> contextlib.AbstractContextManager[None]:
+    """Record the graph inside the block, even within ``no_grad()`` (e.g. an optimizer closure)."""
+    return set_grad_enabled(True)
 
 
 # ---------------------------------------------------------------------- creation
@@ -445,7 +455,7 @@ def zeros(*shape: Any, dtype: Any = None, device: str = "cpu", requires_grad: bo
     device = backend.normalize_device(device)
     xp = backend.namespace_for(device)
     data = xp.zeros(_shape(shape), dtype=backend.resolve_dtype(dtype, device))
-    return Tensor(data, requires_grad=requires_grad)
+    return Tensor._make(data, False, None).requires_grad_(requires_grad)
 
 
 def ones(*shape: Any, dtype: Any = None, device: str = "cpu", requires_grad: bool = False):
@@ -453,7 +463,7 @@ def ones(*shape: Any, dtype: Any = None, device: str = "cpu", requires_grad: boo
     device = backend.normalize_device(device)
     xp = backend.namespace_for(device)
     data = xp.ones(_shape(shape), dtype=backend.resolve_dtype(dtype, device))
-    return Tensor(data, requires_grad=requires_grad)
+    return Tensor._make(data, False, None).requires_grad_(requires_grad)
 
 
 def randn(
@@ -464,13 +474,9 @@ def randn(
     requires_grad: bool = False,
 ) -> Tensor:
     """Standard normal samples; the same ``seed`` gives the same values on every device."""
-    dtype = dtype or backend.DEFAULT_DTYPE
     values = np.random.default_rng(seed).standard_normal(_shape(shape))
-    return Tensor(
-        values.astype(backend.dtype_name(backend.resolve_dtype(dtype, "cpu"))),
-        requires_grad=requires_grad,
-        device=device,
-    )
+    dtype = backend.dtype_name(backend.resolve_dtype(dtype, "cpu"))
+    return Tensor(values, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 # Imported last: ops and activations subclass Function, which needs Tensor.

@@ -1,0 +1,236 @@
+"""The ``tinygrad-mlp`` command: ``train`` an MLP on a dataset, or run the ``bench``-marks.
+
+``tinygrad-mlp train`` with no arguments trains a 64-64-16-10 ReLU network with Adam on the 8x8
+digits that ship with scikit-learn (no download) and writes its results to ``runs/digits``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DATASETS = ("digits", "moons", "breast-cancer", "mnist", "fashion-mnist")
+IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist")
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
+LOSSES = ("cross-entropy", "mse", "bce")
+
+
+@dataclass
+class Defaults:
+    layers: str
+    epochs: int
+    batch_size: int
+    optimizer: str
+    lr: float
+    loss: str = "cross-entropy"
+
+
+DEFAULTS = {
+    "digits": Defaults("64,128,10", 40, 32, "adam", 1e-3),
+    "moons": Defaults("2,64,2", 30, 32, "adam", 3e-3),
+    "breast-cancer": Defaults("30,32,1", 60, 32, "adam", 1e-3, loss="bce"),
+    "mnist": Defaults("784,512,128,64,10", 10, 128, "adam", 1e-3),
+    "fashion-mnist": Defaults("784,512,128,64,10", 20, 128, "adam", 1e-3),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tinygrad-mlp", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train an MLP and write metrics, curves and a checkpoint")
+    train.add_argument("--dataset", choices=DATASETS, default="digits")
+    train.add_argument("--data-dir", help="directory holding MNIST-format IDX files")
+    train.add_argument("--layers", help="comma-separated layer sizes, e.g. 64,64,16,10")
+    train.add_argument("--activation", choices=("relu", "sigmoid", "tanh"), default="relu")
+    train.add_argument("--loss", choices=LOSSES)
+    train.add_argument("--optimizer", choices=OPTIMIZERS)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", help="output directory (default runs/<dataset>)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bench = sub.add_parser("bench", help="benchmark training steps against NumPy, GEMM, PyTorch")
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="--quick, --device, --out ...")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    if args.command == "bench":
+        from .bench import run
+
+        return run(args.rest)
+    try:
+        return train_command(args)
+    except (ValueError, FileNotFoundError, ImportError, RuntimeError) as exc:
+        print(f"tinygrad-mlp: error: {exc}", file=sys.stderr)
+        return 2
+
+
+# ---------------------------------------------------------------------- train
+def train_command(args: argparse.Namespace) -> int:
+    config = resolve_config(args)
+    X_train, y_train, X_test, y_test = load_dataset(config["dataset"], args.data_dir, args.seed)
+    sizes = config["sizes"]
+    if sizes[0] != X_train.shape[1]:
+        raise ValueError(
+            f"--layers starts with {sizes[0]} inputs but {config['dataset']} has "
+            f"{X_train.shape[1]} features"
+        )
+    started = time.perf_counter()
+    model, history, loss_fn = fit_model(config, X_train, y_train, X_test, y_test, args)
+    elapsed = time.perf_counter() - started
+    metrics = test_metrics(model, loss_fn, X_test, y_test, config)
+    metrics.update(train_seconds=round(elapsed, 3), epochs=len(history["loss"]), config=config)
+    print(f"test accuracy {metrics['test_accuracy']:.4f}  ({elapsed:.1f} s)")
+    write_outputs(Path(config["out"]), model, history, metrics, X_test, y_test, config)
+    return 0
+
+
+def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
+    """Merge the command line with the dataset's defaults and validate it."""
+    d = DEFAULTS[args.dataset]
+    layers = args.layers or d.layers
+    try:
+        sizes = [int(s) for s in layers.split(",")]
+    except ValueError:
+        raise ValueError(f"--layers must be comma-separated integers, got {layers!r}") from None
+    config = asdict(d) | {
+        "dataset": args.dataset,
+        "sizes": sizes,
+        "activation": args.activation,
+        "loss": args.loss or d.loss,
+        "optimizer": args.optimizer or d.optimizer,
+        "lr": args.lr if args.lr is not None else d.lr,
+        "batch_size": args.batch_size or d.batch_size,
+        "epochs": args.epochs or d.epochs,
+        "device": args.device,
+        "seed": args.seed,
+        "out": args.out or str(Path("runs") / args.dataset),
+    }
+    config.pop("layers")
+    if config["lr"] <= 0 or config["batch_size"] < 1 or config["epochs"] < 1:
+        raise ValueError("--lr must be > 0, --batch-size and --epochs >= 1")
+    if config["loss"] == "bce" and sizes[-1] != 1 and sizes[-1] < 2:
+        raise ValueError("--loss bce needs one output unit (or one per class)")
+    return config
+
+
+def load_dataset(name: str, data_dir: str | None, seed: int):
+    """(X_train, y_train, X_test, y_test) as float32 features and int64 labels."""
+    from . import data
+
+    if name == "digits":
+        return data.load_digits(seed=seed)
+    if name == "moons":
+        return data.make_moons(seed=seed)
+    if name == "breast-cancer":
+        return data.load_breast_cancer(seed=seed)
+    loader = data.load_mnist if name == "mnist" else data.load_fashion_mnist
+    X_train, y_train, X_test, y_test = loader(data_dir=data_dir)
+    return data.scale_images(X_train), y_train, data.scale_images(X_test), y_test
+
+
+def make_loss(config: dict[str, Any]):
+    """(output activation, loss_fn(output, labels)) for the chosen loss."""
+    from . import functional as F
+
+    classes = config["sizes"][-1]
+    if config["loss"] == "cross-entropy":
+        return None, F.cross_entropy
+    if config["loss"] == "mse":
+        return "sigmoid", lambda out, y: F.mse_loss(out, F.one_hot(y, classes, dtype=out.dtype))
+    if classes == 1:
+        return "sigmoid", lambda out, y: F.binary_cross_entropy(out, y.reshape(-1, 1))
+    return "sigmoid", lambda out, y: F.binary_cross_entropy(out, F.one_hot(y, classes))
+
+
+def make_optimizer(name: str, params: Any, lr: float):
+    from . import optim
+
+    if name == "sgd":
+        return optim.SGD(params, lr=lr)
+    if name == "momentum":
+        return optim.SGD(params, lr=lr, momentum=0.9)
+    return {"adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop}[name](params, lr=lr)
+
+
+def fit_model(config, X_train, y_train, X_test, y_test, args):
+    from . import data, nn, train
+
+    out_act, loss_fn = make_loss(config)
+    model = nn.MLP(config["sizes"], activation=config["activation"], output_activation=out_act,
+                   seed=config["seed"], device=config["device"])
+    optimizer = make_optimizer(config["optimizer"], model.parameters(), config["lr"])
+    loader = data.DataLoader(X_train, y_train, batch_size=config["batch_size"], shuffle=True,
+                             seed=config["seed"], device=config["device"])
+    val = data.DataLoader(X_test, y_test, batch_size=1024, shuffle=False, device=config["device"])
+    history = train.fit(model, loss_fn, optimizer, loader, val_loader=val, epochs=config["epochs"],
+                        progress=not args.no_progress)
+    return model, history, loss_fn
+
+
+def test_metrics(model, loss_fn, X_test, y_test, config) -> dict[str, Any]:
+    from . import data, train
+
+    loader = data.DataLoader(X_test, y_test, batch_size=1024, shuffle=False,
+                             device=config["device"])
+    result = train.evaluate(model, loss_fn, loader)
+    return {"test_accuracy": float(result["accuracy"]), "test_loss": float(result["loss"])}
+
+
+def write_outputs(out: Path, model, history, metrics, X_test, y_test, config) -> None:
+    from . import io, train
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    history.save(out / "history.json")
+    io.save({"model": model.state_dict(), "config": json.dumps(config)}, out / "model.npz")
+    written = ["metrics.json", "history.json", "model.npz"]
+    try:
+        history.plot(out / "curves.png")
+        written.append("curves.png")
+        if config["dataset"] in IMAGE_DATASETS:
+            predicted = train.predict(model, X_test)
+            plot_misclassified(X_test, y_test, predicted, out / "misclassified.png")
+            written.append("misclassified.png")
+    except ImportError as exc:
+        print(f"(no plots: {exc})", file=sys.stderr)
+    print(f"wrote {', '.join(written)} to {out}")
+
+
+def plot_misclassified(X, y_true, y_pred, path: Path, limit: int = 25) -> None:
+    """A grid of up to ``limit`` wrongly classified images, titled 'true -> predicted'."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    wrong = np.flatnonzero(np.asarray(y_pred) != np.asarray(y_true))[:limit]
+    side = int(round(np.sqrt(X.shape[1])))
+    cols = 5
+    rows = max(1, -(-len(wrong) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 1.8), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, wrong, strict=False):
+        ax.imshow(X[i].reshape(side, side), cmap="gray_r")
+        ax.set_title(f"{y_true[i]} -> {y_pred[i]}", fontsize=9)
+    fig.suptitle(f"{len(wrong)} misclassified test images (true -> predicted)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
