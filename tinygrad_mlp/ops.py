@@ -383,8 +383,9 @@ class BCELoss(Function):
 
     def forward(self, prob, target, reduction: str = "mean"):
         xp = self.xp
-        log_p = xp.clip(xp.log(prob), -100.0, None)
-        log_q = xp.clip(xp.log(1.0 - prob), -100.0, None)
+        # log clamped at -100 (PyTorch's rule); the floor inside avoids log(0) warnings
+        log_p = xp.clip(xp.log(xp.maximum(prob, 1e-44)), -100.0, None)
+        log_q = xp.clip(xp.log(xp.maximum(1.0 - prob, 1e-44)), -100.0, None)
         self.save_for_backward(prob, target, log_p, log_q)
         self.reduction, self.count = reduction, prob.size
         return _reduce_loss(xp, -(target * log_p + (1.0 - target) * log_q), reduction, prob.size)

@@ -1,0 +1,75 @@
+"""The `tinygrad-mlp` command end to end (digits ships with scikit-learn: no download)."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tinygrad_mlp import cli
+
+
+def test_train_with_no_arguments_reaches_97_percent_on_digits(tmp_path, monkeypatch, capsys):
+    """The README's main job, exactly as a user runs it (output goes to ./runs/digits)."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train"]) == 0
+    out = capsys.readouterr().out
+    assert "epoch 1/" in out and "test accuracy" in out
+    run = tmp_path / "runs" / "digits"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test_accuracy"] >= 0.97
+    history = json.loads((run / "history.json").read_text())
+    assert len(history["history"]["loss"]) == metrics["epochs"]
+    for name in ("curves.png", "misclassified.png", "model.npz"):
+        assert (run / name).stat().st_size > 0
+
+
+def test_console_script_is_installed(tmp_path):
+    exe = shutil.which("tinygrad-mlp")
+    if exe is None:
+        pytest.skip("package not installed with its console script")
+    done = subprocess.run([exe, "train", "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "--dataset" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--dataset", "moons", "--epochs", "2"],
+        ["train", "--dataset", "breast-cancer", "--epochs", "2", "--optimizer", "momentum",
+         "--lr", "0.05"],
+        ["train", "--layers", "64,32,10", "--loss", "mse", "--activation", "sigmoid",
+         "--optimizer", "sgd", "--lr", "0.5", "--epochs", "2"],
+    ],
+)
+def test_train_variants_write_their_outputs(tmp_path, argv):
+    assert cli.main(argv + ["--out", str(tmp_path), "--no-progress"]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["epochs"] == 2
+
+
+def test_missing_dataset_says_where_it_looked(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TINYGRAD_MLP_DATA", str(tmp_path / "env"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    code = cli.main(["train", "--dataset", "mnist", "--data-dir", str(tmp_path / "nowhere")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert str(tmp_path / "nowhere") in err and "download=True" in err
+
+
+def test_layers_that_do_not_fit_the_dataset(tmp_path, capsys):
+    code = cli.main(["train", "--layers", "10,5,10", "--out", str(tmp_path)])
+    assert code == 2
+    assert "64 features" in capsys.readouterr().err
+
+
+def test_bad_layers_string(capsys):
+    assert cli.main(["train", "--layers", "64,x,10"]) == 2
+    assert "comma-separated integers" in capsys.readouterr().err
+
+
+def test_module_entry_point_help():
+    done = subprocess.run([sys.executable, "-m", "tinygrad_mlp.cli", "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "train" in done.stdout

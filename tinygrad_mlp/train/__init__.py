@@ -1,0 +1,37 @@
+"""Training utilities: ``fit`` / ``evaluate`` / ``predict`` / ``predict_proba``, the ``History``
+they record, callbacks (``EarlyStopping``, ``ModelCheckpoint``) and checkpoint loading::
+
+    history = train.fit(model, F.cross_entropy, optim.Adam(model.parameters()), loader,
+                        val_loader=val, epochs=20, callbacks=[train.EarlyStopping(patience=3)])
+    history["val_accuracy"][-1], train.predict(model, X_test)[:5]
+    history.plot("curves.png")
+"""
+
+from .callbacks import (
+    Callback,
+    EarlyStopping,
+    ModelCheckpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from .history import History
+from .inference import evaluate, predict, predict_proba
+from .loop import FitState, NonFiniteLossError, fit, format_epoch_line
+from .metrics import METRIC_NAMES
+
+__all__ = [
+    "METRIC_NAMES",
+    "Callback",
+    "EarlyStopping",
+    "FitState",
+    "History",
+    "ModelCheckpoint",
+    "NonFiniteLossError",
+    "evaluate",
+    "fit",
+    "format_epoch_line",
+    "load_checkpoint",
+    "predict",
+    "predict_proba",
+    "save_checkpoint",
+]
