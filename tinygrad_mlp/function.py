@@ -59,9 +59,9 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Any, **kwargs: Any) -> Tensor:
         """Run the op on Tensors (Python scalars and arrays are wrapped) and record it."""
-        tensors = _as_tensors(cls, inputs)
+        tensors = inputs if _same_device_tensors(inputs) else _as_tensors(cls, inputs)
         ctx = cls()
-        needs = tuple(t.requires_grad for t in tensors)
+        needs = tuple([t.requires_grad for t in tensors])
         ctx.needs_input_grad = needs
         ctx.xp = backend.namespace(tensors[0].data)
         try:
@@ -69,8 +69,8 @@ class Function:
         except ValueError as exc:  # e.g. shapes that do not broadcast: name the op and the shapes
             shapes = " and ".join(str(t.shape) for t in tensors)
             raise ValueError(f"{cls.__name__}: {exc} (input shapes {shapes})") from exc
-        if not backend.is_array(out):
-            out = ctx.xp.asarray(out)
+        if type(out) is not type(tensors[0].data):
+            out = _as_output(ctx, out)
         if _state.anomaly:
             check_finite(out, f"{cls.__name__}.forward")
         if _state.grad_enabled and True in needs:
@@ -78,6 +78,23 @@ class Function:
             return Tensor._make(out, True, ctx)
         ctx.saved = None
         return Tensor._make(out, False, None)
+
+
+def _same_device_tensors(inputs: tuple[Any, ...]) -> bool:
+    """Fast path: every input is a Tensor whose data has the first one's array type."""
+    if not inputs or not isinstance(inputs[0], Tensor):
+        return False
+    kind = type(inputs[0].data)
+    for x in inputs[1:]:
+        if not isinstance(x, Tensor) or type(x.data) is not kind:
+            return False
+    return True
+
+
+def _as_output(ctx: Function, out: Any) -> Any:
+    """Normalise a forward result (NumPy scalar, Python number) into an array of the backend."""
+    out = backend.as_array(out)
+    return out if backend.is_array(out) else ctx.xp.asarray(out)
 
 
 def _as_tensors(op: type, inputs: tuple[Any, ...]) -> tuple[Tensor, ...]:
