@@ -73,3 +73,11 @@ def test_module_entry_point_help():
     done = subprocess.run([sys.executable, "-m", "tinygrad_mlp.cli", "--help"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "train" in done.stdout
+
+
+def test_bench_subcommand_passes_its_options_through(tmp_path):
+    exe = shutil.which("tinygrad-mlp")
+    if exe is None:
+        pytest.skip("package not installed with its console script")
+    done = subprocess.run([exe, "bench", "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "--quick" in done.stdout

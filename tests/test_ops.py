@@ -322,6 +322,28 @@ def test_linear_fused(device):
     )
 
 
+@st.composite
+def linear_relu_case(draw):
+    x, w, b = draw(linear_case())
+    z = x @ w.T + b
+    if np.any(np.abs(z) < 1e-3):  # keep pre-activations off ReLU's kink (finite differences)
+        b = b + 0.01
+    return x, w, b
+
+
+def test_linear_relu_fused(device):
+    def formula(x, w, b, g):
+        dz = g * (x @ w.T + b > 0)
+        return dz @ w, dz.T @ x, dz.sum(axis=0)
+
+    check_gradients(
+        lambda x, w, b: F.linear(x, w, b, activation="relu"),
+        linear_relu_case().filter(lambda t: np.all(np.abs(t[0] @ t[1].T + t[2]) > 1e-3)),
+        device=device,
+        formula=formula,
+    )
+
+
 # ---------------------------------------------------------------- softmax family
 @st.composite
 def with_axis(draw, low=-3.0, high=3.0):

@@ -160,10 +160,23 @@ def resolve_dtype(dtype: Any, device: str) -> Any:
     return getattr(xp, name)
 
 
+_dtype_names: dict[Any, str] = {}
+
+
 def dtype_name(dtype: Any) -> str:
-    """``"float32"`` etc. for a dtype of any backend."""
+    """``"float32"`` etc. for a dtype of any backend (cached: it is on every op's path)."""
+    key = (type(dtype), dtype)  # the type first: never compare dtypes of two libraries
+    try:
+        return _dtype_names[key]
+    except (KeyError, TypeError):
+        pass
     name = getattr(dtype, "name", None) or getattr(dtype, "_canonical_name", None)
-    return str(name) if name is not None else str(np.dtype(dtype))
+    name = str(name) if name is not None else str(np.dtype(dtype))
+    try:
+        _dtype_names[key] = name
+    except TypeError:  # an unhashable dtype object
+        pass
+    return name
 
 
 def is_floating(dtype: Any) -> bool:

@@ -86,9 +86,17 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     return ops.LogSoftmax.apply(x, axis=axis)
 
 
-def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``x @ weight.T + bias`` in one fused op (weight of shape (out_features, in_features))."""
-    return ops.Linear.apply(x, weight, bias) if bias is not None else ops.Linear.apply(x, weight)
+def linear(
+    x: Tensor, weight: Tensor, bias: Tensor | None = None, activation: str | None = None
+) -> Tensor:
+    """``x @ weight.T + bias`` in one fused op (weight of shape (out_features, in_features)).
+
+    ``activation="relu"`` fuses the ReLU in as well (what ``nn.MLP`` uses on its hot path).
+    """
+    if activation not in (None, "relu"):
+        raise ValueError(f"linear: activation must be None or 'relu', got {activation!r}")
+    op = ops.LinearReLU if activation == "relu" else ops.Linear
+    return op.apply(x, weight, bias) if bias is not None else op.apply(x, weight)
 
 
 # ------------------------------------------------------------------ losses
@@ -141,17 +149,26 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
                 f"got {target.shape} (integer class labels must have shape ({n},))"
             )
     else:
-        target = one_hot(target, c, dtype=backend.dtype_name(logits.dtype), batch=n)
+        _check_labels(target, c, batch=n)
     return ops.CrossEntropy.apply(logits, target, reduction=reduction)
 
 
-def one_hot(labels: Any, num_classes: int, dtype: Any = None, batch: int | None = None) -> Tensor:
+def one_hot(labels: Any, num_classes: int, dtype: Any = None) -> Tensor:
     """Rows of zeros with a one at each label: ``(N,)`` integer labels -> ``(N, num_classes)``.
 
     Labels must be integers in ``[0, num_classes)``; anything else raises ValueError naming the
     offending value (CuPy would otherwise wrap out-of-range indices silently).
     """
     labels = labels if isinstance(labels, Tensor) else Tensor(labels)
+    _check_labels(labels, num_classes)
+    xp, y = labels.xp, labels.data
+    classes = xp.arange(int(num_classes), dtype=y.dtype)
+    hot = xp.reshape(y, (-1, 1)) == xp.reshape(classes, (1, -1))
+    return Tensor._make(xp.astype(hot, backend.resolve_dtype(dtype, labels.device)), False, None)
+
+
+def _check_labels(labels: Tensor, num_classes: int, batch: int | None = None) -> None:
+    """Check integer labels of shape ``(batch,)`` in ``[0, num_classes)``; ValueError if not."""
     if backend.is_floating(labels.dtype) or backend.dtype_name(labels.dtype) == "bool":
         raise ValueError(
             f"class labels must be an integer tensor, got {backend.dtype_name(labels.dtype)}; "
@@ -163,14 +180,11 @@ def one_hot(labels: Any, num_classes: int, dtype: Any = None, batch: int | None 
         raise ValueError(f"got {labels.shape[0]} labels for a batch of {batch} rows of logits")
     if int(num_classes) < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-    xp, y = labels.xp, labels.data
     if labels.size:
+        xp, y = labels.xp, labels.data
         low, high = int(xp.min(y)), int(xp.max(y))
         if low < 0 or high >= num_classes:
             bad = low if low < 0 else high
             raise ValueError(
                 f"label {bad} is outside [0, {num_classes}) (num_classes={num_classes})"
             )
-    classes = xp.arange(int(num_classes), dtype=y.dtype, device=getattr(y, "device", None))
-    hot = xp.reshape(y, (-1, 1)) == xp.reshape(classes, (1, -1))
-    return Tensor._make(xp.astype(hot, backend.resolve_dtype(dtype, labels.device)), False, None)

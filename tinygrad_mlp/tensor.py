@@ -13,6 +13,7 @@ Python scalars take the tensor's dtype. Gradients always have their input's dtyp
 from __future__ import annotations
 
 import contextlib
+import math
 import types
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -78,7 +79,7 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.data.shape))
+        return math.prod(self.data.shape)
 
     @property
     def xp(self) -> Any:
@@ -365,7 +366,8 @@ def _run_backward(root: Tensor, seed: Any, retain_graph: bool) -> None:
             for inp, g, need in zip(ctx.inputs, input_grads, ctx.needs_input_grad, strict=False):
                 if g is None or not need:
                     continue
-                g = reduce_grad(g, inp)
+                if g.shape != inp.data.shape or g.dtype != inp.data.dtype:
+                    g = reduce_grad(g, inp)
                 if check:
                     _check_backward(ctx, g)
                 if inp._ctx is None:

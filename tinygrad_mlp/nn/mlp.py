@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from .. import functional as F
 from ..tensor import Tensor
 from . import init as _init
 from .layers import (
@@ -122,8 +123,16 @@ class MLP(Module):
         shape = x.shape
         if len(shape) != 2 or shape[1] != self.in_features:
             raise self._width_error(shape)
-        for layer in self.layers._layers:
-            x = layer(x)
+        layers = self.layers._layers
+        i, n = 0, len(layers)
+        while i < n:  # a Linear followed by a ReLU runs as one fused op
+            layer = layers[i]
+            if i + 1 < n and type(layer) is Linear and type(layers[i + 1]) is ReLU:
+                x = F.linear(x, layer.weight, layer.bias, activation="relu")
+                i += 2
+            else:
+                x = layer(x)
+                i += 1
         return x
 
     def _width_error(self, shape: tuple[int, ...]) -> ValueError:

@@ -8,10 +8,9 @@ namespace (``backend.namespace``), so the same code runs on NumPy, CuPy and arra
 
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
