@@ -1,0 +1,224 @@
+"""Smoke tests of the benchmark (``tinygrad_mlp.bench``); never a timing assertion.
+
+What they prove: the quick run works end to end and writes the documented files and keys; the
+hand-written NumPy reference computes exactly tinygrad_mlp's gradients and SGD step (so it is a
+fair yardstick); the harness interleaves and summarises as documented; targets are judged right.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tinygrad_mlp import Tensor
+from tinygrad_mlp import functional as F
+from tinygrad_mlp.bench import harness, impls, report, run
+from tinygrad_mlp.bench.reference import NumpyMLP, gemm_floor, gemm_shapes, init_params
+from tinygrad_mlp.bench.torch_runner import run_torch, torch_installed
+
+SIZES = [5, 7, 4, 3]
+VARIANTS = ["engine"] + (["nn"] if impls.nn_optim_available() else [])
+
+
+def _batch(n=6, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, SIZES[0])), rng.integers(0, SIZES[-1], size=n)
+
+
+def test_quick_run_writes_valid_json_markdown_and_plot(tmp_path):
+    assert run(["--quick", "--device", "cpu", "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "bench-quick.json").read_text())
+    for key in (
+        "schema_version",
+        "meta",
+        "config",
+        "steps",
+        "overhead",
+        "epoch",
+        "targets",
+        "torch",
+        "tinygrad_variant",
+        "device_notes",
+        "elapsed_s",
+    ):
+        assert key in results, key
+    for key in (
+        "date",
+        "command",
+        "cpu_model",
+        "cpu_count",
+        "numpy",
+        "versions",
+        "blas",
+        "thread_env",
+        "python",
+    ):
+        assert key in results["meta"], key
+    assert results["config"]["quick"] is True
+    impls_seen = {r["impl"] for r in results["steps"]}
+    assert {"tinygrad", "numpy_reference", "gemm_floor"} <= impls_seen
+    for r in results["steps"]:
+        t = r["time"]
+        assert t["min"] <= t["q1"] <= t["median"] <= t["q3"] <= t["max"]
+        assert t["iqr"] == pytest.approx(t["q3"] - t["q1"])
+        assert t["n"] == results["config"]["repeats"] and t["number"] >= 1
+        if r["impl"] != "gemm_floor":
+            assert r["peak_bytes"] > 0
+    assert {r["op"] for r in results["overhead"]} >= {"add", "matmul", "graph_fwd_bwd"}
+    epoch = {r["impl"]: r for r in results["epoch"]["results"]}
+    assert {"tinygrad", "numpy_reference"} <= set(epoch)
+    assert all(0.0 <= r["test_accuracy"] <= 1.0 for r in epoch.values())
+    assert results["epoch"]["data_source"] in ("fashion-mnist", "synthetic")
+    assert [t["id"] for t in results["targets"]] == [t[0] for t in report.TARGETS]
+    md = (tmp_path / "bench-quick.md").read_text()
+    assert "## Targets" in md and "64-64-16-10" in md
+    assert (tmp_path / "bench-quick-step-time.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--skip", "bogus"],
+        ["--repeats", "0"],
+        ["--networks", "1-2-3"],
+        ["--clock", "cpu"],
+        ["--threads", "0"],
+    ],
+)
+def test_bad_arguments_are_refused(argv, tmp_path, capsys):
+    assert run([*argv, "--out", str(tmp_path)]) == 2
+    assert "error" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_reference_gradients_equal_tinygrad(variant):
+    params = init_params(SIZES, seed=3, dtype="float64")
+    x, y = _batch()
+    ref_loss, ref_grads = NumpyMLP(params).loss_and_grads(x, y)
+    model, _, _ = impls.build(params, lr=0.1, variant=variant)
+    loss = F.cross_entropy(model(Tensor(x, dtype="float64")), Tensor(y))
+    loss.backward()
+    assert loss.item() == pytest.approx(ref_loss, abs=1e-12)
+    flat_ref = [g for layer in ref_grads for g in layer]
+    grads = [p.grad.numpy() for p in model.parameters()]
+    assert len(grads) == len(flat_ref)
+    for got, want in zip(grads, flat_ref, strict=True):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_reference_sgd_step_equals_tinygrad_step(variant):
+    params = init_params(SIZES, seed=4, dtype="float64")
+    x, y = _batch(seed=2)
+    ref = NumpyMLP(params, lr=0.5)
+    model, opt, _ = impls.build(params, lr=0.5, variant=variant)
+    step = impls.make_step(model, opt, Tensor(x, dtype="float64"), Tensor(y))
+    for _ in range(3):
+        ref.step(x, y)
+        step()
+    want = [a for w, b in zip(ref.weights, ref.biases, strict=True) for a in (w, b)]
+    for p, w in zip(model.parameters(), want, strict=True):
+        np.testing.assert_allclose(p.numpy(), w, rtol=0, atol=1e-10)
+    assert not np.allclose(want[0], params[0][0])  # the steps did move the weights
+
+
+def test_reference_does_not_modify_its_inputs():
+    params = init_params(SIZES, seed=5, dtype="float64")
+    x, y = _batch()
+    x0, w0 = x.copy(), params[0][0].copy()
+    NumpyMLP(params).step(x, y)
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(params[0][0], w0)
+
+
+def test_gemm_floor_does_the_steps_matrix_products():
+    assert gemm_shapes([784, 50, 10], 32) == [
+        (32, 784, 50),
+        (50, 32, 784),
+        (32, 50, 10),
+        (10, 32, 50),
+        (32, 10, 50),
+    ]
+    floor = gemm_floor([64, 64, 16, 10], 8, dtype="float64")
+    floor()
+    assert floor.shapes == gemm_shapes([64, 64, 16, 10], 8)
+
+
+def test_summarize_quartiles_and_spread():
+    s = harness.summarize([4.0, 1.0, 3.0, 2.0, 5.0], number=7)
+    assert (s.min, s.q1, s.median, s.q3, s.max) == (1.0, 2.0, 3.0, 4.0, 5.0)
+    assert s.iqr == 2.0 and s.n == 5 and s.number == 7 and s.mean == 3.0
+    with pytest.raises(ValueError):
+        harness.summarize([], 1)
+
+
+def test_interleaved_runs_round_robin_with_rotating_order():
+    calls: list[str] = []
+    fns = {name: (lambda name=name: calls.append(name)) for name in "abc"}
+    stats = harness.interleaved(fns, repeats=3, warmup=1, min_sample_s=0.0)
+    # warm-up and calibration (1 call each, as min_sample_s=0), then the rotated repeats
+    assert calls == list("aabbcc") + list("abc") + list("bca") + list("cab")
+    assert set(stats) == set("abc") and all(s.n == 3 and s.number == 1 for s in stats.values())
+    with pytest.raises(ValueError):
+        harness.interleaved(fns, repeats=0)
+
+
+def test_peak_memory_sees_numpy_buffers():
+    assert harness.peak_memory(lambda: np.ones(1_000_000)) >= 8_000_000
+
+
+def _fake_results(tg: dict[int, float], ref: dict[int, float]) -> dict:
+    steps = []
+    for impl, table in (("tinygrad", tg), ("numpy_reference", ref)):
+        for batch, med in table.items():
+            steps.append(
+                {
+                    "device": "cpu",
+                    "network": "n",
+                    "dtype": "float32",
+                    "batch": batch,
+                    "impl": impl,
+                    "time": {"median": med},
+                }
+            )
+    return {
+        "steps": steps,
+        "device_notes": {"cuda": "not measured: no GPU"},
+        "torch": {"status": "skipped"},
+    }
+
+
+def test_targets_are_judged_from_the_ratios():
+    res = _fake_results({32: 2.0, 128: 1.0, 1024: 1.04}, {32: 1.0, 128: 1.0, 1024: 1.0})
+    by_id = {t["id"]: t for t in report.targets(res)}
+    assert by_id["step_vs_reference_b128"]["met"] is True
+    assert by_id["step_vs_reference_b128"]["worst"]["ratio"] == pytest.approx(1.04)
+    assert by_id["step_vs_reference_b32"]["met"] is False
+    assert by_id["step_vs_reference_b32"]["worst"]["ratio"] == pytest.approx(2.0)
+    assert by_id["gpu_speedup_b8192"]["met"] is None
+    assert "no GPU" in by_id["gpu_speedup_b8192"]["status"]
+    assert by_id["step_vs_torch_cpu"]["status"].startswith("not measured")
+
+
+@pytest.mark.skipif(not torch_installed(), reason="PyTorch is optional")
+def test_torch_runner_smoke():
+    cfg = {
+        "devices": {"cpu": {"batches": [8], "dtypes": ["float32"]}},
+        "networks": {"64-64-16-10": [64, 64, 16, 10]},
+        "repeats": 2,
+        "warmup": 1,
+        "min_sample_s": 0.001,
+        "lr": 0.01,
+        "seed": 0,
+        "overhead": False,
+        "epoch": None,
+    }
+    out = run_torch(cfg, timeout=300)
+    assert out["status"] == "ok", out["status"]
+    assert out["meta"]["num_threads"] >= 1
+    (rec,) = out["steps"]
+    assert (rec["impl"], rec["device"], rec["batch"]) == ("torch", "cpu", 8)
+    assert rec["time"]["median"] > 0

@@ -1,0 +1,7 @@
+"""``python -m tinygrad_mlp.bench``."""
+
+import sys
+
+from . import run
+
+sys.exit(run())

@@ -1,0 +1,192 @@
+"""The markdown report: run context, targets as ratios, step / overhead / epoch tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .report import step_index
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1e3:.3f}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return "-" if a is None or b is None else f"{a / b:.2f}"
+
+
+def _mb(n: int | None) -> str:
+    return "-" if n is None else f"{n / 2**20:.2f}"
+
+
+def _header(results: dict[str, Any]) -> list[str]:
+    meta, cfg = results["meta"], results["config"]
+    pools = meta["blas"].get("threadpools")
+    if isinstance(pools, list):
+        pools = "; ".join(
+            f"{p.get('internal_api')} {p.get('version')} {p.get('num_threads')} threads "
+            f"({p.get('architecture')})"
+            for p in pools
+        )
+    torch = results.get("torch") or {}
+    tmeta = torch.get("meta") or {}
+    lines = [
+        f"- date: {meta['date']}; command: `{meta['command']}`; "
+        f"{'QUICK smoke run (not for comparison)' if cfg['quick'] else 'full run'}",
+        f"- machine: {meta['cpu_model']}, {meta['cpu_count']} logical CPUs "
+        f"(affinity {meta['cpu_affinity']}), load average at start {meta['load_average']}, "
+        f"at end {meta.get('load_average_end')}; "
+        f"GPU: {meta.get('gpu') or 'none'}",
+        f"- Python {meta['python']}, NumPy {meta['numpy']}, BLAS: {pools}; "
+        f"thread env: {({k: v for k, v in meta['thread_env'].items() if v}) or 'none set'}; "
+        f"--threads: {meta.get('blas_threads_limit') or 'not set (library defaults)'}",
+        f"- tinygrad_mlp step: {results.get('tinygrad_variant')}; source commit "
+        f"{(meta.get('tinygrad_mlp_commit') or 'unknown')[:12]}",
+        f"- PyTorch: {torch.get('status')}"
+        + (
+            f", torch {tmeta.get('torch')}, {tmeta.get('num_threads')} threads "
+            f"(separate process, {'--threads' if cfg.get('threads') else 'default'} threading)"
+            if tmeta
+            else ""
+        ),
+        f"- timing ({cfg.get('clock', 'wall')} clock): median of {cfg['repeats']} repeats after "
+        f"{cfg['warmup']} warm-up calls, "
+        f"each repeat >= {cfg['min_sample_s'] * 1e3:.0f} ms of calls; NumPy-based "
+        "implementations interleaved round-robin in one process; spread in the JSON",
+    ]
+    lines += [f"- {d}: {note}" for d, note in results.get("device_notes", {}).items()]
+    load = (meta.get("load_average") or [0])[0]
+    if load > 0.5 * (meta.get("cpu_count") or 1):
+        lines.append(
+            f"- WARNING: the machine was busy (load {load} on {meta['cpu_count']} CPUs): "
+            "other processes competed for the cores, timings are noisy"
+        )
+    return lines
+
+
+def _targets(results: dict[str, Any]) -> list[str]:
+    lines = ["| target | worst measured | case | status |", "|---|---|---|---|"]
+    for t in results.get("targets", []):
+        worst = t.get("worst")
+        value = "-" if worst is None else f"{worst['ratio']:.2f}x"
+        if worst and "accuracy_gap" in worst:
+            value += f" (accuracy gap {worst['accuracy_gap'] * 100:+.2f}%)"
+        case = worst["case"] if worst else "-"
+        lines.append(f"| {t['target']} | {value} | {case} | {t['status']} |")
+    return lines
+
+
+def _step_tables(results: dict[str, Any]) -> list[str]:
+    idx = step_index(results)
+    peaks = {
+        (r["device"], r["network"], r["dtype"], r["batch"], r["impl"]): r.get("peak_bytes")
+        for r in results.get("steps", [])
+    }
+    spread = {
+        (r["device"], r["network"], r["dtype"], r["batch"], r["impl"]): r["time"]["iqr"]
+        for r in results.get("steps", [])
+    }
+    lines: list[str] = []
+    groups = sorted({(k[0], k[2]) for k in idx if k[4] == "tinygrad"})
+    for device, dtype in groups:
+        lines += [
+            f"\n### Step time, {device}, {dtype} (ms per step; IQR in parentheses)\n",
+            "| network | batch | tinygrad | NumPy ref | GEMM floor | PyTorch | tg/ref | tg/GEMM "
+            "| tg/torch | peak MB tg | peak MB ref | peak MB torch |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        cases = sorted(
+            {(k[1], k[3]) for k in idx if k[0] == device and k[2] == dtype},
+            key=lambda c: (c[0], c[1]),
+        )
+        for net, batch in cases:
+            key = (device, net, dtype, batch)
+
+            def cell(impl: str, key: tuple = key) -> str:
+                med = idx.get(key + (impl,))
+                return "-" if med is None else f"{_ms(med)} ({_ms(spread.get(key + (impl,)))})"
+
+            tg, ref, gemm, torch = (
+                idx.get(key + (i,)) for i in ("tinygrad", "numpy_reference", "gemm_floor", "torch")
+            )
+            lines.append(
+                f"| {net} | {batch} | {cell('tinygrad')} | {cell('numpy_reference')} | "
+                f"{cell('gemm_floor')} | {cell('torch')} | {_ratio(tg, ref)} | "
+                f"{_ratio(tg, gemm)} | {_ratio(tg, torch)} | "
+                f"{_mb(peaks.get(key + ('tinygrad',)))} | "
+                f"{_mb(peaks.get(key + ('numpy_reference',)))} | "
+                f"{_mb(peaks.get(key + ('torch',)))} |"
+            )
+    return lines
+
+
+def _overhead_table(results: dict[str, Any]) -> list[str]:
+    rows = results.get("overhead") or []
+    if not rows:
+        return []
+    med = {(r["op"], r["impl"]): r["time"]["median"] for r in rows}
+    ops = list(dict.fromkeys(r["op"] for r in rows))
+    impls = ["numpy", "tinygrad", "tinygrad_no_graph", "torch", "torch_no_graph"]
+    lines = [
+        "\n### Per-op overhead on 4x4 float32 tensors (us per call)\n",
+        "| op | " + " | ".join(impls) + " | tinygrad - numpy | tinygrad / numpy |",
+        "|---|" + "---|" * (len(impls) + 2),
+    ]
+    for op in ops:
+        cells = ["-" if (op, i) not in med else f"{med[(op, i)] * 1e6:.2f}" for i in impls]
+        tg, raw = med.get((op, "tinygrad")), med.get((op, "numpy"))
+        diff = "-" if tg is None or raw is None else f"{(tg - raw) * 1e6:.2f}"
+        lines.append(f"| {op} | " + " | ".join(cells) + f" | {diff} | {_ratio(tg, raw)} |")
+    lines.append(
+        "\n`tinygrad` = inputs require grad (graph recorded); `_no_graph` = they do not. "
+        "`graph_fwd_bwd` = `(a * b).sum().backward()` (NumPy: the same forward and the "
+        "hand-written input gradients)."
+    )
+    return lines
+
+
+def _epoch_table(results: dict[str, Any]) -> list[str]:
+    ep = results.get("epoch")
+    if not ep:
+        return []
+    lines = [
+        f"\n### Epoch on {ep['data_source']} ({ep['data_note']})\n",
+        f"{ep['network']}, batch {ep['batch']}, SGD lr {ep['lr']}, {ep['epochs']} epoch(s), "
+        f"{ep['train_samples']} train / {ep['test_samples']} test samples.\n",
+        "| implementation | median epoch s | epoch times s | test accuracy | notes |",
+        "|---|---|---|---|---|",
+    ]
+    for r in ep["results"]:
+        times = ", ".join(f"{t:.2f}" for t in r["epoch_times_s"])
+        notes = "; ".join(
+            f"{k}: {v}"
+            for k, v in r.items()
+            if k in ("variant", "batching", "init", "solver", "weights_dtype")
+        )
+        lines.append(
+            f"| {r['impl']} | {r['median_epoch_s']:.3f} | {times} | "
+            f"{r['test_accuracy']:.4f} | {notes} |"
+        )
+    lines += [f"- {k}: {v}" for k, v in ep.get("notes", {}).items()]
+    return lines
+
+
+def render(results: dict[str, Any], stem: str) -> str:
+    """The whole markdown report."""
+    lines = ["# tinygrad_mlp benchmark", ""] + _header(results)
+    lines += ["", "## Targets (ratios: tinygrad_mlp / other; lower is better except speed-up)", ""]
+    lines += _targets(results)
+    lines += ["", "## Results"] + _step_tables(results) + _overhead_table(results)
+    lines += _epoch_table(results)
+    lines += [
+        "",
+        f"Plots: `{stem}-step-time.png`"
+        + (
+            f", `{stem}-gpu-speedup.png`"
+            if any(r["device"] == "cuda" for r in results.get("steps", []))
+            else ""
+        ),
+        f"Total run time: {results.get('elapsed_s', 0):.1f} s.",
+        "",
+    ]
+    return "\n".join(lines)

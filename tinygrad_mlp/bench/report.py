@@ -1,0 +1,142 @@
+"""Turn the suite's results into files: JSON (everything), markdown (tables + targets), PNG plots.
+
+The targets are the benchmark issue's; they are reported as measured ratios, met or not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+STEP_IMPLS = ("tinygrad", "numpy_reference", "gemm_floor", "torch")
+TARGETS = (
+    ("step_vs_reference_b128", "step <= 1.05x hand-written NumPy (batch >= 128, CPU)", "<=", 1.05),
+    ("step_vs_reference_b32", "step <= 1.15x hand-written NumPy (batch < 128, CPU)", "<=", 1.15),
+    ("step_vs_torch_cpu", "step faster than PyTorch eager CPU (every batch)", "<", 1.0),
+    ("step_vs_gemm_b1024", "step <= 1.15x GEMM floor (batch 1024, CPU)", "<=", 1.15),
+    (
+        "epoch_vs_torch_cpu",
+        "Fashion-MNIST epoch <= 0.8x PyTorch CPU, accuracy within 0.5%",
+        "<=",
+        0.8,
+    ),
+    ("gpu_vs_torch_cuda_b1024", "GPU step <= 1.3x PyTorch CUDA (batch 1024)", "<=", 1.3),
+    ("gpu_speedup_b8192", "GPU step >= 20x faster than our CPU step (batch 8192)", ">=", 20.0),
+)
+
+
+# ---------------------------------------------------------------------- lookups and targets
+def step_index(results: dict[str, Any]) -> dict[tuple, float]:
+    """(device, network, dtype, batch, impl) -> median seconds per step."""
+    return {
+        (r["device"], r["network"], r["dtype"], r["batch"], r["impl"]): r["time"]["median"]
+        for r in results.get("steps", [])
+    }
+
+
+def _cases(index: dict[tuple, float], device: str) -> list[tuple[str, str, int]]:
+    keys = {(k[1], k[2], k[3]) for k in index if k[0] == device and k[4] == "tinygrad"}
+    return sorted(keys, key=lambda k: (k[0], k[1], k[2]))
+
+
+def _ratio_rows(index, device, num, den, batch_ok, other_device=None) -> list[dict[str, Any]]:
+    rows = []
+    for net, dtype, batch in _cases(index, device):
+        a = index.get((device, net, dtype, batch, num))
+        b = index.get((other_device or device, net, dtype, batch, den))
+        if batch_ok(batch) and a is not None and b is not None:
+            rows.append({"case": f"{net} {dtype} b{batch}", "ratio": a / b})
+    return rows
+
+
+def _epoch_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    epoch = results.get("epoch") or {}
+    by_impl = {r["impl"]: r for r in epoch.get("results", [])}
+    ours, theirs = by_impl.get("tinygrad"), by_impl.get("torch")
+    if not ours or not theirs:
+        return []
+    gap = ours["test_accuracy"] - theirs["test_accuracy"]
+    return [
+        {
+            "case": f"{epoch.get('data_source')} {epoch.get('network')} b{epoch.get('batch')}",
+            "ratio": ours["median_epoch_s"] / theirs["median_epoch_s"],
+            "accuracy_gap": gap,
+            "accuracy_ok": abs(gap) <= 0.005,
+        }
+    ]
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with its measured ratios, the worst one and whether it is met."""
+    idx = step_index(results)
+    rows = {
+        "step_vs_reference_b128": _ratio_rows(
+            idx, "cpu", "tinygrad", "numpy_reference", lambda b: 128 <= b <= 1024
+        ),
+        "step_vs_reference_b32": _ratio_rows(
+            idx, "cpu", "tinygrad", "numpy_reference", lambda b: b < 128
+        ),
+        "step_vs_torch_cpu": _ratio_rows(idx, "cpu", "tinygrad", "torch", lambda b: b <= 1024),
+        "step_vs_gemm_b1024": _ratio_rows(
+            idx, "cpu", "tinygrad", "gemm_floor", lambda b: b == 1024
+        ),
+        "epoch_vs_torch_cpu": _epoch_rows(results),
+        "gpu_vs_torch_cuda_b1024": _ratio_rows(
+            idx, "cuda", "tinygrad", "torch", lambda b: b == 1024
+        ),
+        "gpu_speedup_b8192": [
+            {"case": r["case"], "ratio": 1.0 / r["ratio"]}
+            for r in _ratio_rows(idx, "cuda", "tinygrad", "tinygrad", lambda b: b == 8192, "cpu")
+        ],
+    }
+    out = []
+    for key, text, op, limit in TARGETS:
+        measured = rows[key]
+        entry: dict[str, Any] = {
+            "id": key,
+            "target": text,
+            "op": op,
+            "limit": limit,
+            "ratios": measured,
+        }
+        if not measured:
+            entry.update(worst=None, met=None, status=_why_missing(key, results))
+        else:
+            worst = (min if op == ">=" else max)(measured, key=lambda r: r["ratio"])
+            ok = all(_holds(r["ratio"], op, limit) and r.get("accuracy_ok", True) for r in measured)
+            entry.update(worst=worst, met=ok, status="met" if ok else "not met")
+        out.append(entry)
+    return out
+
+
+def _holds(value: float, op: str, limit: float) -> bool:
+    return {"<=": value <= limit, "<": value < limit, ">=": value >= limit}[op]
+
+
+def _why_missing(key: str, results: dict[str, Any]) -> str:
+    if key.startswith("gpu"):
+        return results.get("device_notes", {}).get("cuda") or "not measured: no GPU run"
+    if "torch" in key:
+        status = str((results.get("torch") or {}).get("status"))
+        return status if status.startswith("not measured") else f"not measured: torch {status}"
+    return "not measured in this run"
+
+
+# ---------------------------------------------------------------------- files
+def write_all(results: dict[str, Any], out_dir: str, stem: str, plots: bool = True) -> list[str]:
+    """Write ``{stem}.json``, ``{stem}.md`` and the PNG plots into ``out_dir``; their paths."""
+    os.makedirs(out_dir, exist_ok=True)
+    paths = [os.path.join(out_dir, f"{stem}.json"), os.path.join(out_dir, f"{stem}.md")]
+    with open(paths[0], "w", encoding="utf-8") as fh:
+        json.dump(results, fh, indent=1, default=str)
+        fh.write("\n")
+    from .markdown import render
+
+    with open(paths[1], "w", encoding="utf-8") as fh:
+        fh.write(render(results, stem))
+    if plots:
+        from .plots import plot_all
+
+        paths += plot_all(results, out_dir, stem)
+    return paths
