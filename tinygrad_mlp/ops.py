@@ -447,9 +447,9 @@ class CrossEntropy(Function):
         logp = log_softmax_array(xp, logits, axis=-1)
         self.save_for_backward(logp, target)
         self.reduction, self.count = reduction, logits.shape[0]
-        if target.ndim == 1:  # class labels: pick log p at each label
-            picked = xp.take_along_axis(logp, xp.reshape(target, (-1, 1)), axis=1)
-            return _reduce_loss(xp, -xp.reshape(picked, (-1,)), reduction, self.count)
+        if target.ndim == 1:  # class labels: pick log p at each label (integer-array indexing)
+            picked = logp[xp.arange(self.count, dtype=target.dtype), target]
+            return _reduce_loss(xp, -picked, reduction, self.count)
         return _reduce_loss(xp, -xp.sum(target * logp, axis=-1), reduction, self.count)
 
     def backward(self, g):
