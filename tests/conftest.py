@@ -30,6 +30,19 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 DEVICES = ["cpu", "array_api_strict"] + (["cuda"] if backend.is_available("cuda") else [])
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_blas_thread():
+    """Tests run with one BLAS thread: results and run time do not depend on how busy the
+    machine's other cores are (speed is measured by the benchmark, never by tests)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # threadpoolctl comes with scikit-learn (dev extra)
+        yield
+        return
+    with threadpool_limits(limits=1):
+        yield
+
+
 @pytest.fixture(params=DEVICES)
 def device(request):
     """Every array backend of this machine, in turn."""

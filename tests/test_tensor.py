@@ -136,3 +136,11 @@ def test_reshape_and_axis_errors():
 def test_argmax():
     t = tg.Tensor([[1.0, 3.0, 2.0], [5.0, 0.0, 1.0]])
     assert t.argmax(axis=1).tolist() == [1, 0]
+
+
+def test_numpy_subclasses_such_as_memmap_are_cpu_arrays(tmp_path):
+    mm = np.memmap(tmp_path / "a.dat", dtype=np.float32, mode="w+", shape=(2, 3))
+    mm[:] = 1.0
+    t = tg.Tensor(mm)
+    assert t.device == "cpu" and backend.device_of(mm) == "cpu"
+    assert (t * 2.0).numpy().sum() == 12.0

@@ -115,6 +115,8 @@ def namespace_for(device: str) -> Any:
 def device_of(array: Any) -> str:
     """The device an array lives on; raises TypeError for anything that is not an array."""
     device = _array_types.get(type(array))
+    if device is None and isinstance(array, np.ndarray):  # subclasses, e.g. np.memmap (joblib)
+        return "cpu"
     if device is None:
         raise TypeError(f"expected an array of a known backend, got {type(array).__name__}")
     return device
@@ -128,8 +130,8 @@ def namespace(array: Any) -> Any:
 
 
 def is_array(obj: Any) -> bool:
-    """True for an array of any backend that has been loaded."""
-    return type(obj) in _array_types
+    """True for an array of any backend that has been loaded (NumPy subclasses included)."""
+    return type(obj) in _array_types or isinstance(obj, np.ndarray)
 
 
 def as_array(value: Any) -> Any:
