@@ -200,7 +200,7 @@ def _read_manifest(archive: Any, path: Path) -> dict[str, Any]:
             f"{str(path)!r} is not a tinygrad_mlp checkpoint: it has no {_MANIFEST!r} member "
             f"(members: {sorted(archive.files)[:10]})"
         )
-    raw = archive[_MANIFEST]
+    raw = _member(archive, _MANIFEST, path)
     try:
         manifest = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -219,12 +219,24 @@ def _read_manifest(archive: Any, path: Path) -> dict[str, Any]:
     return manifest
 
 
+def _member(archive: Any, name: str, path: Path) -> np.ndarray:
+    """``archive[name]`` (ValueError for object arrays: allow_pickle=False). NumPy returns the raw
+    bytes of a member that is not a .npy array, e.g. a pickle: refused, never unpickled."""
+    value = archive[name]
+    if not isinstance(value, np.ndarray):
+        raise CheckpointError(
+            f"checkpoint {str(path)!r}: member {name!r} is not a .npy array (a pickle or other "
+            "data); refused"
+        )
+    return value
+
+
 def _read_array(archive: Any, name: str, meta: Any, path: Path) -> np.ndarray:
     if name not in archive.files:
         raise CheckpointError(
             f"checkpoint {str(path)!r} lacks array {name!r} named in its manifest"
         )
-    array = archive[name]  # ValueError for object arrays: allow_pickle=False
+    array = _member(archive, name, path)
     if array.dtype.kind not in _ARRAY_KINDS:
         raise CheckpointError(f"checkpoint {str(path)!r}: array {name!r} has dtype {array.dtype}")
     if (

@@ -448,7 +448,8 @@ class CrossEntropy(Function):
         self.save_for_backward(logp, target)
         self.reduction, self.count = reduction, logits.shape[0]
         if target.ndim == 1:  # class labels: pick log p at each label (integer-array indexing)
-            picked = logp[xp.arange(self.count, dtype=target.dtype), target]
+            # int64 positions: an arange in a uint8/int8 label dtype wraps past 127/255
+            picked = logp[xp.arange(self.count, dtype=xp.int64), target]
             return _reduce_loss(xp, -picked, reduction, self.count)
         return _reduce_loss(xp, -xp.sum(target * logp, axis=-1), reduction, self.count)
 
@@ -459,7 +460,7 @@ class CrossEntropy(Function):
             g = xp.expand_dims(g, axis=-1)
         scale = g * _loss_scale(self.reduction, self.count)
         if t.ndim == 1:
-            classes = xp.arange(logp.shape[1], dtype=t.dtype)
+            classes = xp.arange(logp.shape[1], dtype=xp.int64)
             onehot = xp.astype(xp.reshape(t, (-1, 1)) == classes, logp.dtype)
             return scale * (xp.exp(logp) - onehot), None
         gz = None

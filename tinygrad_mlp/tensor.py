@@ -368,6 +368,8 @@ def _run_backward(root: Tensor, seed: Any, retain_graph: bool) -> None:
                     continue
                 if g.shape != inp.data.shape or g.dtype != inp.data.dtype:
                     g = reduce_grad(g, inp)
+                elif type(g) is not np.ndarray:  # NumPy 0-d arithmetic gives scalars: as arrays
+                    g = backend.as_array(g)
                 if check:
                     _check_backward(ctx, g)
                 if inp._ctx is None:

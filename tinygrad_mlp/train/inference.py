@@ -190,6 +190,8 @@ def unpack_batch(
         xb = _as_tensor(xb, name, where, "inputs")
     if not isinstance(yb, Tensor):
         yb = _as_tensor(yb, name, where, "targets")
+    if xb.shape[:1] == (0,):  # a loss or metric over 0 samples would be 0/0
+        raise ValueError(f"{name}: {where} is empty (inputs of shape {xb.shape})")
     if device is not None:
         if xb.device != device:
             xb = xb.to(device)
