@@ -8,8 +8,8 @@ the archive with ``allow_pickle=False`` (so loading can never run code), refuses
 and checks every array against its digest, so a tampered or corrupted file is reported, not
 silently loaded.
 
-Writes are atomic: the archive goes to ``<path>.tmp-<pid>`` in the same directory, is flushed
-and fsync'ed, then renamed over ``path`` with ``os.replace``. If anything fails (or the process
+Writes are atomic (``files.atomic_writer``): the archive goes to a temporary file in the same
+directory, is flushed and fsync'ed, then renamed over ``path``. If anything fails (or the process
 is interrupted) the temporary file is removed and a file already at ``path`` is left untouched.
 """
 
@@ -26,6 +26,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from . import backend
+from .files import atomic_writer
 from .tensor import Tensor
 
 FORMAT = "tinygrad_mlp.checkpoint"
@@ -117,17 +118,8 @@ def save(obj: Any, path: str | os.PathLike, compress: bool = False) -> None:
     tree = encoder.encode(obj, "")
     manifest = {"format": FORMAT, "version": VERSION, "tree": tree, "arrays": encoder.meta}
     blob = np.frombuffer(json.dumps(manifest).encode("utf-8"), dtype=np.uint8)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            _write_npz(f, {**encoder.arrays, _MANIFEST: blob}, compress)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    with atomic_writer(path) as f:
+        _write_npz(f, {**encoder.arrays, _MANIFEST: blob}, compress)
 
 
 def _write_npz(f: Any, arrays: dict[str, np.ndarray], compress: bool) -> None:
@@ -137,20 +129,6 @@ def _write_npz(f: Any, arrays: dict[str, np.ndarray], compress: bool) -> None:
         for name, array in arrays.items():
             with archive.open(name + ".npy", "w", force_zip64=True) as member:
                 npy_format.write_array(member, np.asarray(array), allow_pickle=False)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable where the OS allows fsync on a directory (best effort)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load(path: str | os.PathLike) -> Any:

@@ -28,7 +28,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from .idx import DatasetError, read_idx, temp_beside, to_host
+from ..files import atomic_writer
+from .idx import DatasetError, read_idx, to_host
 from .loader import train_val_split
 
 ENV_VAR = "TINYGRAD_MLP_DATA"
@@ -258,29 +259,21 @@ def download_file(url: str, dest: Path, sha256: str) -> Path:
     A digest mismatch removes the downloaded bytes and raises :class:`DatasetError` naming the
     file and both digests; a network failure raises :class:`DatasetError` naming the URL."""
     dest = Path(dest)
-    fd, tmp = temp_beside(dest)
     digest = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out, _open_url(url) as response:
+        with atomic_writer(dest) as out, _open_url(url) as response:
             while chunk := response.read(1 << 20):
                 digest.update(chunk)
                 out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
+            actual = digest.hexdigest()
+            if actual != sha256.lower():  # raising here discards the temporary file
+                raise DatasetError(
+                    f"checksum mismatch for {dest.name} downloaded from {url}: expected SHA-256 "
+                    f"{sha256.lower()}, got {actual}; the file was removed (try again, or get it "
+                    "by hand)"
+                )
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-        tmp.unlink(missing_ok=True)
         raise DatasetError(f"downloading {url} to {dest} failed: {exc}") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    actual = digest.hexdigest()
-    if actual != sha256.lower():
-        tmp.unlink(missing_ok=True)
-        raise DatasetError(
-            f"checksum mismatch for {dest.name} downloaded from {url}: expected SHA-256 "
-            f"{sha256.lower()}, got {actual}; the file was removed (try again, or get it by hand)"
-        )
-    os.replace(tmp, dest)
     return dest
 
 

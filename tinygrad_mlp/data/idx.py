@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip as _gzip
 import os
-import secrets
 import zlib
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..files import atomic_writer
 from ..tensor import Tensor
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -127,7 +127,8 @@ def write_idx(path: str | os.PathLike[str], array: Any, gzip: bool | None = None
         gzip = path.suffix == ".gz"
     if gzip:
         payload = _gzip.compress(payload, mtime=0)
-    atomic_write(path, payload)
+    with atomic_writer(path) as f:
+        f.write(payload)
     return path
 
 
@@ -138,30 +139,3 @@ def to_host(array: Any) -> np.ndarray:
     if backend.is_array(array):
         return backend.to_numpy(array)
     return np.asarray(array)
-
-
-def atomic_write(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to a temporary file beside ``path``, fsync it, then rename it over."""
-    fd, tmp = temp_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def temp_beside(path: Path) -> tuple[int, Path]:
-    """A new, empty, hidden temporary file in ``path``'s directory (created if needed), with
-    the permissions a plain new file gets (mode 0o666 less the umask): ``(fd, its path)``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
-        try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
-        except FileExistsError:
-            continue
-    raise DatasetError(f"{path}: cannot create a temporary file beside it")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from ..files import atomic_writer
 
 _FORMAT = "tinygrad_mlp.History"
 
@@ -97,17 +97,8 @@ class History:
             "interrupted": self.interrupted,
             "history": self.to_dict(),
         }
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(doc, f, indent=1)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        with atomic_writer(path, "w") as f:
+            json.dump(doc, f, indent=1)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> History:
