@@ -113,6 +113,13 @@ def binary_cross_entropy(prob: Tensor, target: Any, reduction: str = "mean") -> 
     _check_reduction(reduction)
     target = _float_target("binary_cross_entropy", _like(target, prob, "target"), prob)
     _check_same_shape("binary_cross_entropy", prob, target, "prob")
+    low, high = float(prob.xp.min(prob.data)), float(prob.xp.max(prob.data))
+    if not (0.0 <= low and high <= 1.0):  # also catches NaN
+        bad = low if not 0.0 <= low else high
+        raise ValueError(
+            f"binary_cross_entropy: probabilities must lie in [0, 1], got {bad}; for raw scores "
+            "use binary_cross_entropy_with_logits"
+        )
     return ops.BCELoss.apply(prob, target, reduction=reduction)
 
 
@@ -162,7 +169,8 @@ def one_hot(labels: Any, num_classes: int, dtype: Any = None) -> Tensor:
     labels = labels if isinstance(labels, Tensor) else Tensor(labels)
     _check_labels(labels, num_classes)
     xp, y = labels.xp, labels.data
-    classes = xp.arange(int(num_classes), dtype=y.dtype)
+    classes = xp.arange(int(num_classes), dtype=xp.int64)  # int64: no wrap for uint8 labels
+    y = xp.astype(y, xp.int64)
     hot = xp.reshape(y, (-1, 1)) == xp.reshape(classes, (1, -1))
     return Tensor._make(xp.astype(hot, backend.resolve_dtype(dtype, labels.device)), False, None)
 

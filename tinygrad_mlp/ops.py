@@ -77,6 +77,8 @@ class Pow(Function):
     def backward(self, g):
         (a,) = self.saved
         p = self.exponent
+        if p == 0:  # x ** 0 is constant (also at x = 0, where p * x ** -1 would be NaN)
+            return self.xp.zeros_like(g)
         return g * (p * a ** (p - 1)) if p != 1 else g
 
 
@@ -341,7 +343,15 @@ class Linear(Function):
         self.save_for_backward(x, weight)
         out = self.xp.matmul(x, weight.T)
         if bias is not None:
-            out += bias
+            if tuple(bias.shape) != (weight.shape[0],):
+                raise ValueError(
+                    f"linear: bias of shape {tuple(bias.shape)} does not match weight of shape "
+                    f"{tuple(weight.shape)} (expected ({weight.shape[0]},))"
+                )
+            if bias.dtype == out.dtype:
+                out += bias  # in place: out is the fresh product
+            else:
+                out = out + bias  # promotion as for x @ W.T + b
         return out
 
     def backward(self, g):

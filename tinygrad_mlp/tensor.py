@@ -6,23 +6,35 @@ in ``reduce_grad`` (the only place that does so) and accumulates them. Only leaf
 ``.grad``. The graph and the arrays ops saved are released as backward goes, unless
 ``retain_graph=True``.
 
-Promotion rule: float32 combined with float64 gives float64 (NumPy's and the array API's rule);
-Python scalars take the tensor's dtype. Gradients always have their input's dtype.
+Promotion rule: two float tensors of float32 and float64 give float64 (NumPy's and the array API's
+rule); Python numbers, lists and arrays next to a float tensor take its dtype. Gradients always
+have their input's dtype. ``Tensor(array)`` copies the array; internal code wraps fresh arrays
+without a copy (``Tensor._make``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import types
-from collections.abc import Iterator, Sequence
+import operator
+import threading
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from . import backend
 
-_state = types.SimpleNamespace(grad_enabled=True, anomaly=False)
+
+class _ModeState(threading.local):
+    """Grad mode and anomaly mode, per thread (like PyTorch): a ``no_grad()`` block in one thread
+    never stops another thread's training from recording its graph."""
+
+    def __init__(self) -> None:
+        self.grad_enabled = True
+        self.anomaly = False
+
+
+_state = _ModeState()
 
 
 class Tensor:
@@ -44,7 +56,10 @@ class Tensor:
             data = data.data
         if device is None:
             device = backend.device_of(data) if backend.is_array(data) else "cpu"
-        self.data = backend.asarray(data, dtype=dtype, device=backend.normalize_device(device))
+        array = backend.asarray(data, dtype=dtype, device=backend.normalize_device(device))
+        if array is data or getattr(array, "base", None) is not None:  # never share the caller's
+            array = backend.namespace(array).asarray(array, copy=True)  # memory (as torch.tensor)
+        self.data = array
         self.grad: Tensor | None = None
         self._ctx = None
         self.requires_grad = False
@@ -404,12 +419,15 @@ def _axes(axis: Any, ndim: int) -> tuple[int, ...] | None:
     """Normalise ``axis`` (None, int or sequence, negative allowed) to sorted non-negative ints."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    try:
+        axes = (operator.index(axis),)
+    except TypeError:
+        axes = tuple(operator.index(a) for a in axis)
     out = []
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
+        if not -ndim <= a < ndim:
             raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
-        out.append(a % ndim if ndim else 0)
+        out.append(a % ndim)
     if len(set(out)) != len(out):
         raise ValueError(f"repeated axis in {axis}")
     return tuple(sorted(out))
@@ -421,25 +439,42 @@ def is_grad_enabled() -> bool:
     return _state.grad_enabled
 
 
-@contextlib.contextmanager
-def set_grad_enabled(mode: bool) -> Iterator[None]:
-    """Record the graph inside the block when ``mode`` is True, record nothing when False."""
-    previous = _state.grad_enabled
-    _state.grad_enabled = bool(mode)
-    try:
-        yield
-    finally:
-        _state.grad_enabled = previous
+class set_grad_enabled:
+    """Turn graph recording on or off: at once when called, or for a ``with`` block (restored
+    when the block ends), as in PyTorch. The mode is per thread."""
+
+    def __init__(self, mode: bool) -> None:
+        self.previous = _state.grad_enabled
+        _state.grad_enabled = bool(mode)
+
+    def __enter__(self) -> set_grad_enabled:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _state.grad_enabled = self.previous
 
 
-def no_grad() -> contextlib.AbstractContextManager[None]:
-    """Record nothing inside the block (inference, parameter updates)."""
-    return set_grad_enabled(False)
+class _GradModeBlock:
+    mode = True
+
+    def __enter__(self) -> None:
+        self.previous = _state.grad_enabled
+        _state.grad_enabled = self.mode
+
+    def __exit__(self, *exc: object) -> None:
+        _state.grad_enabled = self.previous
 
 
-def enable_grad() -> contextlib.AbstractContextManager[None]:
-    """Record the graph inside the block, even within ``no_grad()`` (e.g. an optimizer closure)."""
-    return set_grad_enabled(True)
+class no_grad(_GradModeBlock):
+    """``with no_grad():`` records nothing inside the block (inference, parameter updates)."""
+
+    mode = False
+
+
+class enable_grad(_GradModeBlock):
+    """``with enable_grad():`` records the graph, even within ``no_grad()`` (optimizer closures)."""
+
+    mode = True
 
 
 # ---------------------------------------------------------------------- creation

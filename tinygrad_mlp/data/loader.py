@@ -96,7 +96,7 @@ class DataLoader:
                 batch = [self._xp.take(self._X, index, axis=0)]
                 if self._y is not None:
                     batch.append(self._xp.take(self._y, index, axis=0))
-            tensors = [Tensor(b, dtype=backend.dtype_name(b.dtype)) for b in batch]
+            tensors = [Tensor._make(b, False, None) for b in batch]  # already on device
             yield tensors[0] if self._y is None else tuple(tensors)
 
     def __repr__(self) -> str:

@@ -71,7 +71,11 @@ def _check_tensor(t: Any) -> Tensor:
 def _write(t: Tensor, values: np.ndarray) -> Tensor:
     """Store host ``values`` into ``t.data`` with ``t``'s dtype and device."""
     name = backend.dtype_name(t.dtype)
-    t.data = backend.asarray(np.asarray(values, dtype=name), dtype=name, device=t.device)
+    new = backend.asarray(np.asarray(values, dtype=name), dtype=name, device=t.device)
+    if tuple(new.shape) == t.shape:
+        t.data[...] = new  # in place: references to t.data stay valid
+    else:
+        t.data = new
     return t
 
 

@@ -246,7 +246,7 @@ class Dropout(Module):
             rng = self._rngs[device] = backend.generator(self.seed, device)
         u = backend.random_uniform(rng, x.shape, x.dtype, device)
         mask = x.xp.astype(u >= self.p, x.dtype) * (1.0 / (1.0 - self.p))
-        return x * Tensor(mask, dtype=backend.dtype_name(x.dtype), device=device)
+        return x * Tensor._make(mask, False, None)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

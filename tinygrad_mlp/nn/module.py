@@ -206,8 +206,8 @@ class Module:
         for key, p in own.items():
             if key in state_dict:
                 staged.append((p, _staged_value(key, state_dict[key], p)))
-        for p, data in staged:  # nothing below can fail
-            p.data = data
+        for p, data in staged:  # nothing below can fail: shapes, dtypes, devices were checked
+            p.data[...] = data  # in place: references to p.data stay valid
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ repr
