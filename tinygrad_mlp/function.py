@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 
 from . import backend
-from .tensor import Tensor, _state
+from .grad_mode import _state
+from .tensor import Tensor
 
 
 class AnomalyError(FloatingPointError):

@@ -16,25 +16,19 @@ from __future__ import annotations
 
 import math
 import operator
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from . import backend
-
-
-class _ModeState(threading.local):
-    """Grad mode and anomaly mode, per thread (like PyTorch): a ``no_grad()`` block in one thread
-    never stops another thread's training from recording its graph."""
-
-    def __init__(self) -> None:
-        self.grad_enabled = True
-        self.anomaly = False
-
-
-_state = _ModeState()
+from .grad_mode import (  # noqa: F401  (re-exported: tinygrad_mlp.tensor.no_grad etc.)
+    _state,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 
 
 class Tensor:
@@ -431,50 +425,6 @@ def _axes(axis: Any, ndim: int) -> tuple[int, ...] | None:
     if len(set(out)) != len(out):
         raise ValueError(f"repeated axis in {axis}")
     return tuple(sorted(out))
-
-
-# ---------------------------------------------------------------------- grad mode
-def is_grad_enabled() -> bool:
-    """False inside ``no_grad()``."""
-    return _state.grad_enabled
-
-
-class set_grad_enabled:
-    """Turn graph recording on or off: at once when called, or for a ``with`` block (restored
-    when the block ends), as in PyTorch. The mode is per thread."""
-
-    def __init__(self, mode: bool) -> None:
-        self.previous = _state.grad_enabled
-        _state.grad_enabled = bool(mode)
-
-    def __enter__(self) -> set_grad_enabled:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        _state.grad_enabled = self.previous
-
-
-class _GradModeBlock:
-    mode = True
-
-    def __enter__(self) -> None:
-        self.previous = _state.grad_enabled
-        _state.grad_enabled = self.mode
-
-    def __exit__(self, *exc: object) -> None:
-        _state.grad_enabled = self.previous
-
-
-class no_grad(_GradModeBlock):
-    """``with no_grad():`` records nothing inside the block (inference, parameter updates)."""
-
-    mode = False
-
-
-class enable_grad(_GradModeBlock):
-    """``with enable_grad():`` records the graph, even within ``no_grad()`` (optimizer closures)."""
-
-    mode = True
 
 
 # ---------------------------------------------------------------------- creation
