@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -37,6 +36,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import backend, nn, optim
 from . import functional as F
 from .data import DataLoader
+from .sklearn_checks import _choice, _dtype_name, _hidden_sizes, _integer, _real
 from .tensor import Tensor, no_grad
 
 try:  # scikit-learn >= 1.6
@@ -52,7 +52,6 @@ __all__ = ["MLPClassifier"]
 ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid"}
 SOLVERS = ("sgd", "adam", "adamw", "rmsprop")
 LOSSES = ("cross-entropy", "mse")
-DTYPES = ("float32", "float64")
 _PREDICT_CHUNK = 4096
 
 
@@ -506,57 +505,3 @@ def _batch_size(batch_size: int | str, n: int) -> int:
             stacklevel=4,
         )
     return min(int(batch_size), n)
-
-
-def _hidden_sizes(value: Any) -> tuple[int, ...]:
-    """``hidden_layer_sizes`` as a tuple of positive ints (an int means one layer)."""
-    sizes = [value] if isinstance(value, numbers.Integral) else value
-    bad = isinstance(value, str | bytes | bool) or not isinstance(sizes, Iterable)
-    if not bad:
-        sizes = list(sizes)
-        bad = any(isinstance(s, bool) or not isinstance(s, numbers.Integral) for s in sizes)
-        bad = bad or any(s < 1 for s in sizes)
-    if bad:
-        raise ValueError(
-            "hidden_layer_sizes must be a positive int or a sequence of positive ints like "
-            f"(100,) or (50, 50), got {value!r}"
-        )
-    return tuple(int(s) for s in sizes)
-
-
-def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if not isinstance(value, str) or value not in choices:
-        hint = "; lbfgs is not supported" if name == "solver" and value == "lbfgs" else ""
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}{hint}")
-
-
-def _real(
-    name: str,
-    value: Any,
-    low: float,
-    high: float = math.inf,
-    *,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> None:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > low if low_open else value >= low)
-    ok = ok and (value < high if high_open else value <= high)
-    if not ok:
-        lo, hi = "(" if low_open else "[", ")" if high_open or high == math.inf else "]"
-        raise ValueError(f"{name} must be a finite number in {lo}{low}, {high}{hi}, got {value!r}")
-
-
-def _integer(name: str, value: Any, what: str = "an int >= 1") -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be {what}, got {value!r}")
-
-
-def _dtype_name(dtype: Any) -> str:
-    try:
-        name = np.dtype(dtype).name
-    except TypeError:
-        name = None
-    if name not in DTYPES:
-        raise ValueError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
-    return name
