@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_mlp as tg
-from tinygrad_mlp import backend, nn, ops
+from tinygrad_mlp import backend, nn
 from tinygrad_mlp import functional as F
+from tinygrad_mlp.fused import MLPStack
 
 
 def rand(*shape, seed=0, dtype="float32", device="cpu"):
@@ -406,15 +407,17 @@ def test_mlp_parameter_count_and_forward_for_any_depth(sizes):
     assert model(rand(3, sizes[0])).shape == (3, sizes[-1])
 
 
-def test_mlp_forward_is_one_fused_linear_per_layer_and_backward_fills_every_gradient():
+def test_mlp_forward_is_one_fused_op_and_backward_fills_every_gradient():
     model = nn.MLP([5, 4, 3, 2], seed=0)
     out = model(rand(6, 5))
-    seen, node = [], out
+    assert type(out._ctx) is MLPStack and out._ctx.inputs[0]._ctx is None  # the stack: one op
+    model = nn.MLP([5, 4, 3, 2], seed=0, dropout=0.5)  # active dropout: layer by layer
+    seen, node = [], model(rand(6, 5))
     while node._ctx is not None:
         seen.append(type(node._ctx).__name__)
         node = node._ctx.inputs[0]
-    assert seen == ["Linear", "LinearReLU", "LinearReLU"]  # Linear+ReLU run as one fused op
-    assert type(out._ctx) is ops.Linear
+    assert seen == ["Linear", "Mul", "LinearReLU", "Mul", "LinearReLU"]  # fused Linear+ReLU
+    assert type(node) is tg.Tensor
     model = nn.MLP([6, 5, 3], activation="tanh", seed=0)
     F.cross_entropy(model(rand(4, 6)), np.array([0, 1, 2, 1])).backward()
     for p in model.parameters():
@@ -505,8 +508,10 @@ def test_custom_activation_modules_match_functional():
     from tinygrad_mlp import functional as F
 
     x = tg.Tensor(np.linspace(-3, 3, 7))
-    for module, fn in [(nn.LeakyReLU(0.2), lambda t: F.leaky_relu(t, 0.2)),
-                       (nn.ELU(0.5), lambda t: F.elu(t, 0.5)),
-                       (nn.Softplus(2.0), lambda t: F.softplus(t, 2.0))]:
+    for module, fn in [
+        (nn.LeakyReLU(0.2), lambda t: F.leaky_relu(t, 0.2)),
+        (nn.ELU(0.5), lambda t: F.elu(t, 0.5)),
+        (nn.Softplus(2.0), lambda t: F.softplus(t, 2.0)),
+    ]:
         np.testing.assert_array_equal(module(x).numpy(), fn(x).numpy())
         assert type(module).__name__ in repr(module)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import backend
 from .function import Function
 
 # ================================================================== binary (broadcasting)
@@ -177,7 +178,8 @@ class Softmax(Function):
 def log_softmax_array(xp: Any, a: Any, axis: int) -> Any:
     """a - logsumexp(a) computed with the max subtracted first (finite for logits of +-1e4)."""
     shifted = a - xp.max(a, axis=axis, keepdims=True)
-    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+    shifted -= xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))  # our own temporary
+    return shifted
 
 
 class LogSoftmax(Function):
@@ -459,7 +461,10 @@ class CrossEntropy(Function):
         self.reduction, self.count = reduction, logits.shape[0]
         if target.ndim == 1:  # class labels: pick log p at each label (integer-array indexing)
             # int64 positions: an arange in a uint8/int8 label dtype wraps past 127/255
-            picked = logp[xp.arange(self.count, dtype=xp.int64), target]
+            self.rows = xp.arange(self.count, dtype=xp.int64)
+            picked = logp[self.rows, target]
+            if reduction == "mean":
+                return xp.sum(picked) * (-1.0 / self.count)
             return _reduce_loss(xp, -picked, reduction, self.count)
         return _reduce_loss(xp, -xp.sum(target * logp, axis=-1), reduction, self.count)
 
@@ -470,9 +475,14 @@ class CrossEntropy(Function):
             g = xp.expand_dims(g, axis=-1)
         scale = g * _loss_scale(self.reduction, self.count)
         if t.ndim == 1:
-            classes = xp.arange(logp.shape[1], dtype=xp.int64)
-            onehot = xp.astype(xp.reshape(t, (-1, 1)) == classes, logp.dtype)
-            return scale * (xp.exp(logp) - onehot), None
+            p = xp.exp(logp)  # softmax, our own temporary: minus one-hot and scale in place
+            if backend.ufuncs(p) is not None:
+                p[self.rows, t] -= 1.0
+            else:
+                classes = xp.arange(p.shape[1], dtype=xp.int64)
+                p -= xp.astype(xp.reshape(t, (-1, 1)) == classes, p.dtype)
+            p *= scale
+            return p, None
         gz = None
         if self.needs_input_grad[0]:
             gz = scale * (xp.exp(logp) * xp.sum(t, axis=-1, keepdims=True) - t)

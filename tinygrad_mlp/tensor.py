@@ -373,19 +373,24 @@ def _run_backward(root: Tensor, seed: Any, retain_graph: bool) -> None:
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
             for inp, g, need in zip(ctx.inputs, input_grads, ctx.needs_input_grad, strict=False):
-                if g is None or not need:
+                if not need or g is None:
                     continue
-                if g.shape != inp.data.shape or g.dtype != inp.data.dtype:
+                data = inp.data
+                if g.shape != data.shape or g.dtype != data.dtype:
                     g = reduce_grad(g, inp)
                 elif type(g) is not np.ndarray:  # NumPy 0-d arithmetic gives scalars: as arrays
                     g = backend.as_array(g)
                 if check:
                     _check_backward(ctx, g)
-                if inp._ctx is None:
-                    _accumulate_leaf(inp, g, stored)
+                if inp._ctx is not None:
+                    key = id(inp)
+                    previous = grads.get(key)
+                    grads[key] = g if previous is None else backend.as_array(previous + g)
+                elif inp.grad is None and getattr(g, "base", 0) is None and id(g) not in stored:
+                    stored.add(id(g))  # a fresh array: the leaf's gradient without a copy
+                    inp.grad = Tensor._make(g, False, None)
                 else:
-                    previous = grads.get(id(inp))
-                    grads[id(inp)] = g if previous is None else backend.as_array(previous + g)
+                    _accumulate_leaf(inp, g, stored)
         if not retain_graph:
             ctx.saved = None
             ctx.inputs = None

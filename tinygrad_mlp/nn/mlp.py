@@ -9,6 +9,8 @@ import numpy as np
 
 from .. import backend
 from .. import functional as F
+from ..fused import mlp_stack
+from ..grad_mode import _state
 from ..tensor import Tensor
 from . import init as _init
 from .layers import (
@@ -48,6 +50,41 @@ def _check_sizes(sizes: Any) -> tuple[int, ...]:
             "e.g. [784, 50, 10]"
         )
     return tuple(check_size(s, f"sizes[{i}]") for i, s in enumerate(sizes))
+
+
+_STACK_ACTIVATIONS = {ReLU: "relu", Tanh: "tanh", Sigmoid: "sigmoid"}
+
+
+def _stack_plan(layers: list, x: Any, training: bool) -> tuple[str, list, int] | None:
+    """``(activation, [W1, b1, ..., Wk, bk], index after the last Linear)`` when ``layers``
+    start with ``Linear, act, [Dropout], Linear, act, ..., Linear`` (plain layers, one hidden
+    activation, biases, every parameter of the same array type and dtype as the input array
+    ``x``, no active dropout); None otherwise."""
+    kind, dtype = type(x), x.dtype
+    params: list = []
+    activation = None
+    i, n = 0, len(layers)
+    while i < n:
+        layer = layers[i]
+        if type(layer) is not Linear or layer.bias is None:
+            return None
+        w, b = layer.weight.data, layer.bias.data
+        if type(w) is not kind or type(b) is not kind or w.dtype != dtype or b.dtype != dtype:
+            return None
+        params += (layer.weight, layer.bias)
+        i += 1
+        act = _STACK_ACTIVATIONS.get(type(layers[i])) if i < n else None
+        if act is None or i + 1 >= n or activation not in (None, act):
+            break  # the last Linear of the stack: what follows is the output activation
+        activation = act
+        i += 1
+        if type(layers[i]) is Dropout and (layers[i].p == 0.0 or not training):
+            i += 1
+        if i < n and type(layers[i]) is not Linear:
+            return None
+    if len(params) < 4:  # a single layer is F.linear's job
+        return None
+    return activation, params, i
 
 
 def _check_choice(value: Any, choices: dict, what: str) -> Any:
@@ -124,6 +161,13 @@ class MLP(Module):
         if len(shape) != 2 or shape[1] != self.in_features:
             raise self._width_error(shape)
         layers = self.layers._layers
+        # the whole stack of dense layers as one fused op (per-layer ops under detect_anomaly,
+        # so that an anomaly names the layer)
+        plan = None if _state.anomaly else _stack_plan(layers, x.data, self.training)
+        if plan is not None:
+            activation, params, start = plan
+            x = mlp_stack(x, params, activation)
+            layers = layers[start:]
         i, n = 0, len(layers)
         while i < n:  # a Linear followed by a ReLU runs as one fused op
             layer = layers[i]

@@ -172,6 +172,7 @@ class Optimizer:
         self.param_groups: list[dict[str, Any]] = []
         for group in _as_groups(params):
             self.add_param_group(group)
+        backend.keep_freed_host_memory()  # no page faults from a step's temporaries
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -240,20 +241,21 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        state_of, update = self.state, self._update
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 grad = p.grad.data
-                if tuple(grad.shape) != p.shape:
+                if grad.shape != p.data.shape:
                     raise ValueError(
                         f"{type(self).__name__}.step: a parameter of shape {p.shape} has a "
                         f"gradient of shape {tuple(grad.shape)}"
                     )
-                state = self.state.get(p)
+                state = state_of.get(p)
                 if state is None:
-                    state = self.state[p] = self._init_state(p, group)
-                self._update(p, grad, state, group)
+                    state = state_of[p] = self._init_state(p, group)
+                update(p, grad, state, group)
         return loss
 
     def _init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,204 @@
+"""``MLPStack`` (tinygrad_mlp/fused.py): a stack of dense layers as one op, and nn.MLP's use of it.
+
+The op's gradients are checked like every other op's (hand-derived formula, finite differences,
+float32, inputs and upstream gradient unchanged, every backend). The formula below is written
+independently of the op: it takes activation derivatives from the pre-activations, where the op
+takes them from the layer outputs. nn.MLP must give the same numbers fused as unfused.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import assume
+from hypothesis import strategies as st
+
+import tinygrad_mlp as tg
+from tinygrad_mlp import functional as F
+from tinygrad_mlp import nn
+from tinygrad_mlp.fused import MLPStack, mlp_stack
+from tinygrad_mlp.testing import arrays, check_gradients
+
+ACTS = {
+    "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(float)),
+    "tanh": (np.tanh, lambda z: 1.0 - np.tanh(z) ** 2),
+    "sigmoid": (lambda z: 1 / (1 + np.exp(-z)), lambda z: np.exp(-z) / (1 + np.exp(-z)) ** 2),
+}
+
+
+def pre_activations(x, params, activation):
+    """[z_1, ..., z_k] of the stack (NumPy, float64)."""
+    act = ACTS[activation][0]
+    zs, h = [], x
+    for i in range(0, len(params), 2):
+        zs.append(h @ params[i].T + params[i + 1])
+        h = act(zs[-1])
+    return zs
+
+
+@st.composite
+def stack_case(draw, activation):
+    widths = draw(st.lists(st.integers(1, 4), min_size=3, max_size=4))
+    x = draw(arrays((draw(st.integers(1, 4)), widths[0])))
+    params = []
+    for n_in, n_out in zip(widths[:-1], widths[1:], strict=False):
+        params += [draw(arrays((n_out, n_in))), draw(arrays((n_out,)))]
+    if activation == "relu":  # keep hidden pre-activations off ReLU's kink
+        for z in pre_activations(x, params, activation)[:-1]:
+            assume(not np.any(np.abs(z) < 1e-3))
+    return (x, *params)
+
+
+def stack_formula(activation):
+    derivative = ACTS[activation][1]
+
+    def formula(x, *rest):
+        *params, g = rest
+        zs = pre_activations(x, params, activation)
+        act = ACTS[activation][0]
+        inputs = [x] + [act(z) for z in zs[:-1]]
+        grads = [None] * (1 + len(params))
+        dz = g
+        for i in range(len(zs) - 1, -1, -1):
+            grads[2 * i + 1] = dz.T @ inputs[i]
+            grads[2 * i + 2] = dz.sum(axis=0)
+            dx = dz @ params[2 * i]
+            dz = dx * derivative(zs[i - 1]) if i > 0 else dx
+        grads[0] = dz
+        return tuple(grads)
+
+    return formula
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+def test_mlp_stack_gradients(device, activation):
+    check_gradients(
+        lambda x, *params: mlp_stack(x, list(params), activation),
+        stack_case(activation),
+        device=device,
+        formula=stack_formula(activation),
+    )
+
+
+def test_mlp_stack_without_input_gradient(device):
+    def formula(x, *rest):
+        return (None,) + stack_formula("tanh")(x, *rest)[1:]
+
+    check_gradients(
+        lambda x, *params: mlp_stack(x, list(params), "tanh"),
+        stack_case("tanh"),
+        device=device,
+        formula=formula,
+        wrt=range(1, 7),
+    )
+
+
+def test_mlp_stack_names_the_layer_whose_shapes_do_not_chain():
+    x = tg.zeros(2, 3)
+    w1, b1, w2, b2 = tg.zeros(4, 3), tg.zeros(4), tg.zeros(5, 3), tg.zeros(5)
+    with pytest.raises(ValueError, match=r"layer 2 weight of shape \(5, 3\) does not take 4"):
+        mlp_stack(x, [w1, b1, w2, b2])
+    with pytest.raises(ValueError, match=r"layer 1 bias of shape \(3,\) does not match"):
+        mlp_stack(x, [w1, tg.zeros(3), w2, b2])
+    with pytest.raises(ValueError, match=r"input must have shape \(N, features\)"):
+        mlp_stack(tg.zeros(3), [w1, b1])
+    with pytest.raises(ValueError, match="activation must be one of"):
+        mlp_stack(x, [w1, b1], activation="gelu")
+
+
+# ---------------------------------------------------------------- nn.MLP: fused equals unfused
+def op_names(out):
+    names, node = [], out
+    while node._ctx is not None:
+        names.append(type(node._ctx).__name__)
+        node = node._ctx.inputs[0]
+    return names[::-1]
+
+
+def unfused_copy(model):
+    """The same network as an nn.Sequential of the MLP's layers (which never fuses a stack)."""
+    return nn.Sequential(*model.layers)
+
+
+def forward_backward(model, x, y):
+    for p in model.parameters():
+        p.grad = None
+    out = model(x)
+    F.cross_entropy(out, y).backward()
+    return out.numpy(), [p.grad.numpy() for p in model.parameters()]
+
+
+CONFIGS = [
+    dict(sizes=[7, 6, 5, 3], activation="relu"),
+    dict(sizes=[7, 6, 3], activation="tanh", output_activation="log_softmax"),
+    dict(sizes=[7, 6, 5, 4, 3], activation="sigmoid", output_activation="sigmoid"),
+    dict(sizes=[7, 6, 5, 3], activation="relu", output_activation="relu"),
+    dict(sizes=[7, 6, 5, 3], activation="relu", dropout=0.5),  # fused in eval mode only
+]
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_mlp_fused_forward_and_gradients_equal_the_per_layer_ops(config, dtype):
+    model = nn.MLP(**config, seed=1, dtype=dtype)
+    model.eval()
+    x = tg.randn(9, 7, seed=2, dtype=dtype)
+    y = tg.Tensor(np.random.default_rng(3).integers(0, 3, 9))
+    assert op_names(model(x))[0] == "MLPStack"
+    assert "MLPStack" not in op_names(unfused_copy(model)(x))
+    out, grads = forward_backward(model, x, y)
+    out_ref, grads_ref = forward_backward(unfused_copy(model), x, y)
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(out, out_ref, rtol=rtol, atol=rtol)
+    for g, g_ref in zip(grads, grads_ref, strict=True):
+        np.testing.assert_allclose(g, g_ref, rtol=rtol, atol=rtol)
+
+
+def test_mlp_graph_is_one_stack_op_then_the_output_activation():
+    model = nn.MLP([5, 4, 3, 2], seed=0, output_activation="softmax")
+    assert op_names(model(tg.randn(6, 5))) == ["MLPStack", "Softmax"]
+
+
+def test_mlp_with_active_dropout_or_under_detect_anomaly_runs_layer_by_layer():
+    x = tg.randn(6, 5)
+    model = nn.MLP([5, 4, 3, 2], seed=0, dropout=0.5)
+    assert "MLPStack" not in op_names(model(x))  # training: dropout masks between the layers
+    model.eval()
+    assert op_names(model(x)) == ["MLPStack"]
+    with tg.detect_anomaly():  # an anomaly then names the layer's own op
+        assert op_names(model(x)) == ["LinearReLU", "LinearReLU", "Linear"]
+
+
+def test_mlp_with_edited_layers_fuses_only_the_plain_stack():
+    model = nn.MLP([7, 6, 5, 4, 3], seed=0, dtype="float64")
+    model.layers[3] = nn.Tanh()  # relu, tanh, relu: the stack ends at the second Linear
+    x, y = tg.randn(8, 7, dtype="float64"), tg.Tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    names = op_names(model(x))
+    assert names[0] == "MLPStack" and names.count("MLPStack") == 1 and "Tanh" in names
+    out, grads = forward_backward(model, x, y)
+    out_ref, grads_ref = forward_backward(unfused_copy(model), x, y)
+    np.testing.assert_allclose(out, out_ref, rtol=1e-6)
+    for g, g_ref in zip(grads, grads_ref, strict=True):
+        np.testing.assert_allclose(g, g_ref, rtol=1e-6, atol=1e-7)
+
+
+def test_mlp_with_a_float64_input_and_float32_weights_promotes_layer_by_layer():
+    model = nn.MLP([5, 4, 3], seed=0)
+    out = model(tg.randn(2, 5, dtype="float64"))
+    assert "MLPStack" not in op_names(out) and out.dtype == np.float64
+
+
+def test_mlp_with_a_wrong_weight_shape_names_the_layer():
+    model = nn.MLP([5, 4, 3, 2], seed=0)
+    model.linears[1].weight = nn.Parameter(np.zeros((3, 6), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"layer 2 weight of shape \(3, 6\) does not take 4"):
+        model(tg.randn(2, 5))
+
+
+def test_stack_saved_arrays_are_released_after_backward():
+    x = tg.randn(3, 4, requires_grad=True)
+    shapes = [(5, 4), (5,), (2, 5), (2,)]
+    params = [tg.randn(*s, seed=i, requires_grad=True) for i, s in enumerate(shapes)]
+    out = mlp_stack(x, params, "relu")
+    ctx = out._ctx
+    assert isinstance(ctx, MLPStack)
+    out.sum().backward()
+    assert ctx.saved is None and ctx.inputs is None

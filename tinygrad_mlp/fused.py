@@ -1,0 +1,134 @@
+"""``MLPStack``: a whole stack of dense layers as one differentiable op (``nn.MLP``'s hot path).
+
+An MLP step on small layers is bound by Python overhead, not arithmetic: every op costs a graph
+node, an ``apply``, a visit in backward and a gradient hand-over. ``MLPStack`` runs the classic
+from-scratch forward and backward loop of ``k`` layers inside one op instead::
+
+    forward:  h_0 = x;  h_i = act(h_{i-1} @ W_i.T + b_i)  (i < k);  out = h_{k-1} @ W_k.T + b_k
+    backward: dZ_k = g;  dW_i = dZ_i.T @ h_{i-1};  db_i = sum_rows(dZ_i)
+              dZ_{i-1} = (dZ_i @ W_i) * act'(h_{i-1})
+
+``act'`` is taken from the layer's output: ``h > 0`` for ReLU, ``1 - h^2`` for tanh,
+``h (1 - h)`` for the sigmoid. The hidden activations and their gradients are the op's own
+temporaries, so it updates them in place, as hand-written NumPy code does; the incoming
+gradient and the inputs are never modified. The property suite checks it against the chain of
+single ops (``tests/test_fused.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import backend
+from .function import Function
+from .ops import stable_sigmoid
+
+
+def _relu(xp: Any, z: Any) -> Any:
+    uf = backend.ufuncs(z)
+    return xp.maximum(z, 0.0) if uf is None else uf.maximum(z, 0, out=z)
+
+
+def _tanh(xp: Any, z: Any) -> Any:
+    uf = backend.ufuncs(z)
+    return xp.tanh(z) if uf is None else uf.tanh(z, out=z)
+
+
+def _sigmoid(xp: Any, z: Any) -> Any:
+    return stable_sigmoid(xp, z)
+
+
+def _relu_grad(xp: Any, dh: Any, h: Any) -> Any:
+    if backend.ufuncs(dh) is not None:  # NumPy and CuPy multiply float by bool without a cast
+        dh *= h > 0
+    else:
+        dh *= xp.astype(h > 0, dh.dtype)
+    return dh
+
+
+def _tanh_grad(xp: Any, dh: Any, h: Any) -> Any:
+    d = h * h  # 1 - h^2, built in place in one temporary
+    d -= 1.0
+    d *= -1.0
+    dh *= d
+    return dh
+
+
+def _sigmoid_grad(xp: Any, dh: Any, h: Any) -> Any:
+    d = 1.0 - h  # h (1 - h)
+    d *= h
+    dh *= d
+    return dh
+
+
+ACTIVATIONS = {"relu": (_relu, _relu_grad), "tanh": (_tanh, _tanh_grad)}
+ACTIVATIONS["sigmoid"] = (_sigmoid, _sigmoid_grad)
+
+
+def check_stack(shapes: list[tuple[int, ...]]) -> None:
+    """ValueError naming the layer when ``x, W1, b1, ..., Wk, bk`` shapes do not chain."""
+    width = shapes[0][-1] if len(shapes[0]) == 2 else None
+    if width is None:
+        raise ValueError(f"mlp_stack: input must have shape (N, features), got {shapes[0]}")
+    for i in range(1, len(shapes), 2):
+        w, b = shapes[i], shapes[i + 1]
+        layer = (i + 1) // 2
+        if len(w) != 2 or w[1] != width:
+            raise ValueError(
+                f"mlp_stack: layer {layer} weight of shape {w} does not take {width} features "
+                f"(expected (out_features, {width}))"
+            )
+        if b != (w[0],):
+            raise ValueError(
+                f"mlp_stack: layer {layer} bias of shape {b} does not match its weight of shape "
+                f"{w} (expected ({w[0]},))"
+            )
+        width = w[0]
+
+
+class MLPStack(Function):
+    """``k`` dense layers in one op. Inputs: ``x, W_1, b_1, ..., W_k, b_k`` (PyTorch's weight
+    layout ``(out_features, in_features)``); ``activation`` follows every layer but the last."""
+
+    def forward(self, x, *params, activation: str = "relu"):
+        xp = self.xp
+        act = ACTIVATIONS[activation][0]
+        weights = params[0::2]
+        hidden = [x]  # every layer's input: x, h_1, ..., h_{k-1}
+        for i, (w, b) in enumerate(zip(weights, params[1::2], strict=True)):
+            z = xp.matmul(hidden[-1], w.T)
+            z += b  # in place: z is this op's fresh product
+            if i == len(weights) - 1:
+                break
+            hidden.append(act(xp, z))
+        self.activation = activation
+        self.save_for_backward(hidden, weights)
+        return z
+
+    def backward(self, g):
+        hidden, weights = self.saved
+        xp, need = self.xp, self.needs_input_grad
+        act_grad = ACTIVATIONS[self.activation][1]
+        grads: list[Any] = [None] * len(need)
+        dz = g
+        for i in range(len(weights) - 1, -1, -1):
+            h = hidden[i]
+            if need[2 * i + 1]:
+                grads[2 * i + 1] = xp.matmul(dz.T, h)  # dW = dZ^T H
+            if need[2 * i + 2]:
+                grads[2 * i + 2] = xp.sum(dz, axis=0)  # db = rows of dZ summed
+            if i == 0:
+                grads[0] = xp.matmul(dz, weights[0]) if need[0] else None
+                break
+            dz = act_grad(xp, xp.matmul(dz, weights[i]), h)  # fresh product: in place
+        return tuple(grads)
+
+
+def mlp_stack(x: Any, params: list[Any], activation: str = "relu") -> Any:
+    """Apply ``MLPStack`` to Tensors ``x`` and ``[W_1, b_1, ..., W_k, b_k]`` (checked first)."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"mlp_stack: activation must be one of {list(ACTIVATIONS)}")
+    if not params or len(params) % 2:
+        raise ValueError(f"mlp_stack: params must be [W1, b1, ..., Wk, bk], got {len(params)}")
+    check_stack([x.shape] + [p.shape for p in params])
+    return MLPStack.apply(x, *params, activation=activation)
