@@ -456,33 +456,43 @@ class CrossEntropy(Function):
 
     def forward(self, logits, target, reduction: str = "mean"):
         xp = self.xp
+        self.reduction, self.count = reduction, logits.shape[0]
+        if target.ndim == 1:
+            return self._forward_labels(xp, logits, target, reduction)
         logp = log_softmax_array(xp, logits, axis=-1)
         self.save_for_backward(logp, target)
-        self.reduction, self.count = reduction, logits.shape[0]
-        if target.ndim == 1:  # class labels: pick log p at each label (integer-array indexing)
-            # int64 positions: an arange in a uint8/int8 label dtype wraps past 127/255
-            self.rows = xp.arange(self.count, dtype=xp.int64)
-            picked = logp[self.rows, target]
-            if reduction == "mean":
-                return xp.sum(picked) * (-1.0 / self.count)
-            return _reduce_loss(xp, -picked, reduction, self.count)
         return _reduce_loss(xp, -xp.sum(target * logp, axis=-1), reduction, self.count)
 
+    def _forward_labels(self, xp, logits, labels, reduction):
+        """Class labels: keep softmax(z) for backward, and take log p only at the labels:
+        log p_y = (z_y - max z) - log sum_c exp(z_c - max z)."""
+        shifted = logits - xp.max(logits, axis=-1, keepdims=True)
+        p = xp.exp(shifted)
+        total = xp.sum(p, axis=-1, keepdims=True)
+        p /= total  # softmax, our own temporary
+        # int64 positions: an arange in a uint8/int8 label dtype wraps past 127/255
+        self.rows = xp.arange(self.count, dtype=xp.int64)
+        picked = shifted[self.rows, labels] - xp.log(xp.reshape(total, (-1,)))
+        self.save_for_backward(p, labels)
+        if reduction == "mean":
+            return xp.sum(picked) * (-1.0 / self.count)
+        return _reduce_loss(xp, -picked, reduction, self.count)
+
     def backward(self, g):
-        logp, t = self.saved
+        saved, t = self.saved  # softmax for labels, log-softmax for probabilities
         xp = self.xp
         if self.reduction == "none":
             g = xp.expand_dims(g, axis=-1)
         scale = g * _loss_scale(self.reduction, self.count)
-        if t.ndim == 1:
-            p = xp.exp(logp)  # softmax, our own temporary: minus one-hot and scale in place
-            if backend.ufuncs(p) is not None:
-                p[self.rows, t] -= 1.0
+        if t.ndim == 1:  # (softmax - onehot) * scale
+            gz = saved * scale
+            if backend.ufuncs(gz) is not None:
+                gz[self.rows, t] -= scale if scale.ndim == 0 else scale[:, 0]
             else:
-                classes = xp.arange(p.shape[1], dtype=xp.int64)
-                p -= xp.astype(xp.reshape(t, (-1, 1)) == classes, p.dtype)
-            p *= scale
-            return p, None
+                classes = xp.arange(gz.shape[1], dtype=xp.int64)
+                gz -= xp.astype(xp.reshape(t, (-1, 1)) == classes, gz.dtype) * scale
+            return gz, None
+        logp = saved
         gz = None
         if self.needs_input_grad[0]:
             gz = scale * (xp.exp(logp) * xp.sum(t, axis=-1, keepdims=True) - t)
