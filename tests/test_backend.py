@@ -70,3 +70,9 @@ def test_creating_an_optimizer_applies_the_setting():
 
     optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1)
     assert "applied" in backend._host_memory
+
+
+@pytest.mark.parametrize("kwargs", [dict(trim_mib=4096), dict(mmap_mib=0), dict(trim_mib=-1)])
+def test_keep_freed_host_memory_refuses_sizes_that_do_not_fit_a_c_int(kwargs):
+    with pytest.raises(ValueError, match=r"must be in \[1, 2047\]"):
+        backend.keep_freed_host_memory(**kwargs)

@@ -202,3 +202,46 @@ def test_stack_saved_arrays_are_released_after_backward():
     assert isinstance(ctx, MLPStack)
     out.sum().backward()
     assert ctx.saved is None and ctx.inputs is None
+
+
+# ---------------------------------------------------------------- stack boundaries (from review)
+def assert_fused_equals_unfused(model, x, y, rtol=1e-6):
+    out, grads = forward_backward(model, x, y)
+    out_ref, grads_ref = forward_backward(unfused_copy(model), x, y)
+    np.testing.assert_allclose(out, out_ref, rtol=rtol, atol=rtol)
+    for g, g_ref in zip(grads, grads_ref, strict=True):
+        np.testing.assert_allclose(g, g_ref, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("training, p", [(False, 0.5), (True, 0.0)])
+def test_an_output_activation_followed_by_inactive_dropout_is_kept(training, p):
+    model = nn.MLP([3, 4, 2], output_activation="relu", seed=0, dtype="float64")
+    model.layers.append(nn.Dropout(p))
+    model.train(training)
+    x, y = tg.randn(5, 3, seed=1, dtype="float64"), tg.Tensor([0, 1, 0, 1, 1])
+    assert op_names(model(x)) == ["MLPStack", "ReLU"]
+    assert model(x).numpy().min() >= 0.0
+    assert_fused_equals_unfused(model, x, y, rtol=1e-12)
+
+
+def test_a_later_layer_of_another_dtype_ends_the_stack_without_losing_its_activation():
+    model = nn.MLP([6, 5, 4, 3], seed=0)
+    last = model.linears[2]
+    last.weight = nn.Parameter(last.weight.numpy().astype("float64"))
+    last.bias = nn.Parameter(last.bias.numpy().astype("float64"))
+    x, y = tg.randn(4, 6, seed=1), tg.Tensor([0, 1, 2, 0])
+    names = op_names(model(x))
+    assert names == ["MLPStack", "ReLU", "Linear"]
+    assert_fused_equals_unfused(model, x, y, rtol=1e-6)
+
+
+def test_mlp_takes_a_plain_array_as_before():
+    model = nn.MLP([3, 4, 2], seed=0)
+    out = model(np.ones((2, 3), dtype=np.float32))
+    expected = model(tg.Tensor(np.ones((2, 3)), dtype="float32")).numpy()
+    np.testing.assert_allclose(out.numpy(), expected)
+
+
+def test_log_softmax_of_integer_logits_is_float():
+    out = tg.Tensor([[1, 2, 3]]).log_softmax()
+    np.testing.assert_allclose(out.numpy(), [[-2.40760596, -1.40760596, -0.40760596]], rtol=1e-6)

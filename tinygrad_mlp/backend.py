@@ -19,7 +19,6 @@ device (``device_of``) and for moves between devices (``to_device``, ``to_numpy`
 
 from __future__ import annotations
 
-import ctypes
 import importlib
 import os
 import sys
@@ -315,17 +314,21 @@ def keep_freed_host_memory(trim_mib: int = 64, mmap_mib: int = 32) -> bool:
     Optimizers call it when they are created; ``TINYGRAD_MLP_KEEP_FREED_MEMORY=0`` turns it off.
     Returns True when the settings were applied (glibc on Linux), False elsewhere.
     """
-    if "applied" in _host_memory:
+    if not (0 < trim_mib < 2048 and 0 < mmap_mib < 2048):  # mallopt takes a C int of bytes
+        raise ValueError(f"trim_mib and mmap_mib must be in [1, 2047], got {trim_mib}, {mmap_mib}")
+    if "applied" in _host_memory:  # once per process: the first call's settings stay
         return _host_memory["applied"]
     applied = False
     if os.environ.get("TINYGRAD_MLP_KEEP_FREED_MEMORY", "1") != "0" and sys.platform == "linux":
         try:
+            import ctypes
+
             mallopt = ctypes.CDLL(None).mallopt  # glibc only (musl has no mallopt)
             mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
             applied = bool(mallopt(_M_MMAP_THRESHOLD, mmap_mib << 20)) and bool(
                 mallopt(_M_TRIM_THRESHOLD, trim_mib << 20)
             )
-        except (OSError, AttributeError):
+        except (ImportError, OSError, AttributeError):
             applied = False
     _host_memory["applied"] = applied
     return applied

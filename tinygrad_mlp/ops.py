@@ -178,8 +178,11 @@ class Softmax(Function):
 def log_softmax_array(xp: Any, a: Any, axis: int) -> Any:
     """a - logsumexp(a) computed with the max subtracted first (finite for logits of +-1e4)."""
     shifted = a - xp.max(a, axis=axis, keepdims=True)
-    shifted -= xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))  # our own temporary
-    return shifted
+    log_total = xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+    if backend.is_floating(shifted.dtype):
+        shifted -= log_total  # in place: our own temporary
+        return shifted
+    return shifted - log_total  # integer logits: the result is float
 
 
 class LogSoftmax(Function):

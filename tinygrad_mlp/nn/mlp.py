@@ -60,28 +60,31 @@ def _stack_plan(layers: list, x: Any, training: bool) -> tuple[str, list, int] |
     start with ``Linear, act, [Dropout], Linear, act, ..., Linear`` (plain layers, one hidden
     activation, biases, every parameter of the same array type and dtype as the input array
     ``x``, no active dropout); None otherwise."""
-    kind, dtype = type(x), x.dtype
-    params: list = []
-    activation = None
-    i, n = 0, len(layers)
-    while i < n:
-        layer = layers[i]
+
+    def fusable(j: int) -> bool:  # a plain Linear with a bias, of x's array type and dtype
+        layer = layers[j] if j < n else None
         if type(layer) is not Linear or layer.bias is None:
-            return None
+            return False
         w, b = layer.weight.data, layer.bias.data
-        if type(w) is not kind or type(b) is not kind or w.dtype != dtype or b.dtype != dtype:
-            return None
-        params += (layer.weight, layer.bias)
-        i += 1
+        return type(w) is type(x) and type(b) is type(x) and w.dtype == b.dtype == x.dtype
+
+    n = len(layers)
+    if not fusable(0):
+        return None
+    params: list = []
+    activation, i = None, 0
+    while True:  # layers[i] is a fusable Linear
+        params += (layers[i].weight, layers[i].bias)
+        i += 1  # what follows it
         act = _STACK_ACTIVATIONS.get(type(layers[i])) if i < n else None
-        if act is None or i + 1 >= n or activation not in (None, act):
-            break  # the last Linear of the stack: what follows is the output activation
-        activation = act
-        i += 1
-        if type(layers[i]) is Dropout and (layers[i].p == 0.0 or not training):
-            i += 1
-        if i < n and type(layers[i]) is not Linear:
-            return None
+        if act is None or activation not in (None, act):
+            break  # this Linear ends the stack
+        j = i + 1
+        if j < n and type(layers[j]) is Dropout and (layers[j].p == 0.0 or not training):
+            j += 1
+        if not fusable(j):
+            break  # act is an output activation, or something else follows: stop before act
+        activation, i = act, j
     if len(params) < 4:  # a single layer is F.linear's job
         return None
     return activation, params, i
@@ -163,7 +166,8 @@ class MLP(Module):
         layers = self.layers._layers
         # the whole stack of dense layers as one fused op (per-layer ops under detect_anomaly,
         # so that an anomaly names the layer)
-        plan = None if _state.anomaly else _stack_plan(layers, x.data, self.training)
+        fuse = isinstance(x, Tensor) and not _state.anomaly
+        plan = _stack_plan(layers, x.data, self.training) if fuse else None
         if plan is not None:
             activation, params, start = plan
             x = mlp_stack(x, params, activation)
