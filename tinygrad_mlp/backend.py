@@ -41,21 +41,21 @@ class DeviceError(RuntimeError):
     """A device was asked for that is not available, or tensors on two devices were mixed."""
 
 
-def _many_short_rows(a: Any, axis: Any) -> bool:
-    """A reduction over the last axis of a C-contiguous (N >= 64, C <= 16) array: NumPy reduces
-    each short row in its own inner loop, 3-6x slower than reducing the transposed copy's rows
-    (1024 x 10 float32 logits: 42 us for the row maxima, 8 us through the copy)."""
-    return (
-        axis in (1, -1, (1,), (-1,))
+_LAST_AXIS = {1, -1, (1,), (-1,)}
+
+
+def _reduce(ufunc: Any, a: Any, axis: Any, keepdims: bool, dtype: Any = None) -> Any:
+    """``ufunc.reduce``; the last axis of a C-contiguous (N >= 64, C <= 16) array goes through a
+    transposed copy: NumPy reduces each short row in its own inner loop, 3-6x slower (1024 x 10
+    float32 logits: 42 us for the row maxima, 8 us through the copy)."""
+    if (
+        axis in _LAST_AXIS
+        and type(a) is np.ndarray
         and a.ndim == 2
         and a.shape[1] <= 16
         and a.shape[0] >= 64
         and a.flags.c_contiguous
-    )
-
-
-def _reduce(ufunc: Any, a: Any, axis: Any, keepdims: bool, dtype: Any = None) -> Any:
-    if type(a) is np.ndarray and _many_short_rows(a, axis):
+    ):
         out = ufunc.reduce(a.T.copy(), axis=0, dtype=dtype)
         return out[:, None] if keepdims else out
     return ufunc.reduce(a, axis=axis, dtype=dtype, keepdims=keepdims)

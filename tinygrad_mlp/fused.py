@@ -130,5 +130,5 @@ def mlp_stack(x: Any, params: list[Any], activation: str = "relu") -> Any:
         raise ValueError(f"mlp_stack: activation must be one of {list(ACTIVATIONS)}")
     if not params or len(params) % 2:
         raise ValueError(f"mlp_stack: params must be [W1, b1, ..., Wk, bk], got {len(params)}")
-    check_stack([x.shape] + [p.shape for p in params])
+    check_stack([tuple(x.data.shape)] + [tuple(p.data.shape) for p in params])
     return MLPStack.apply(x, *params, activation=activation)

@@ -467,28 +467,27 @@ class CrossEntropy(Function):
         return _reduce_loss(xp, -xp.sum(target * logp, axis=-1), reduction, self.count)
 
     def _forward_labels(self, xp, logits, labels, reduction):
-        """Class labels: keep softmax(z) for backward, and take log p only at the labels:
-        log p_y = (z_y - max z) - log sum_c exp(z_c - max z)."""
+        """Class labels: log p only at the labels, log p_y = s_y - log sum_c exp(s_c) with
+        s = z - max z; keeps exp(s) and its row sums for backward (softmax = exp(s) / sum)."""
         shifted = logits - xp.max(logits, axis=-1, keepdims=True)
-        p = xp.exp(shifted)
-        total = xp.sum(p, axis=-1, keepdims=True)
-        p /= total  # softmax, our own temporary
+        e = xp.exp(shifted)
+        total = xp.sum(e, axis=-1, keepdims=True)
         # int64 positions: an arange in a uint8/int8 label dtype wraps past 127/255
         self.rows = xp.arange(self.count, dtype=xp.int64)
-        picked = shifted[self.rows, labels] - xp.log(xp.reshape(total, (-1,)))
-        self.save_for_backward(p, labels)
+        picked = shifted[self.rows, labels] - xp.log(total[:, 0])
+        self.save_for_backward(e, labels, total)
         if reduction == "mean":
             return xp.sum(picked) * (-1.0 / self.count)
         return _reduce_loss(xp, -picked, reduction, self.count)
 
     def backward(self, g):
-        saved, t = self.saved  # softmax for labels, log-softmax for probabilities
+        saved, t = self.saved[:2]  # exp(z - max) for labels, log-softmax for probabilities
         xp = self.xp
         if self.reduction == "none":
             g = xp.expand_dims(g, axis=-1)
         scale = g * _loss_scale(self.reduction, self.count)
-        if t.ndim == 1:  # (softmax - onehot) * scale
-            gz = saved * scale
+        if t.ndim == 1:  # (softmax - onehot) * scale, softmax = e / total
+            gz = saved * (scale / self.saved[2])
             if backend.ufuncs(gz) is not None:
                 gz[self.rows, t] -= scale if scale.ndim == 0 else scale[:, 0]
             else:

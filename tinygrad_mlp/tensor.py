@@ -316,14 +316,15 @@ def reduce_grad(grad: Any, like: Tensor) -> Any:
 
 
 def _initial_grad(root: Tensor, grad: Any) -> Any:
-    xp = root.xp
+    data = root.data
     if grad is None:
-        if root.size != 1:
+        if math.prod(data.shape) != 1:
             raise RuntimeError(
                 f"backward() without a gradient needs a one-element tensor, this one has shape "
                 f"{root.shape}; pass grad= of that shape (or reduce with .sum()/.mean())"
             )
-        return xp.ones(root.data.shape, dtype=root.data.dtype)
+        return backend.namespace(data).ones(data.shape, dtype=data.dtype)
+    xp = root.xp
     grad = grad.data if isinstance(grad, Tensor) else grad
     grad = backend.asarray(grad, dtype=backend.dtype_name(root.dtype), device=root.device)
     if tuple(grad.shape) != root.shape:
