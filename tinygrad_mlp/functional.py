@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import backend, ops
+from . import backend, fused, ops
 from .activations import elu, leaky_relu, softplus
 from .function import like
 from .tensor import Tensor
@@ -95,7 +95,7 @@ def linear(
     """
     if activation not in (None, "relu"):
         raise ValueError(f"linear: activation must be None or 'relu', got {activation!r}")
-    op = ops.LinearReLU if activation == "relu" else ops.Linear
+    op = fused.LinearReLU if activation == "relu" else fused.Linear
     return op.apply(x, weight, bias) if bias is not None else op.apply(x, weight)
 
 

@@ -1,4 +1,6 @@
-"""``MLPStack``: a whole stack of dense layers as one differentiable op (``nn.MLP``'s hot path).
+"""Fused ops for the MLP hot path: ``Linear`` (x @ W.T + b), ``LinearReLU`` and ``MLPStack``.
+
+``MLPStack`` is a whole stack of dense layers as one differentiable op (``nn.MLP``'s hot path).
 
 An MLP step on small layers is bound by Python overhead, not arithmetic: every op costs a graph
 node, an ``apply``, a visit in backward and a gradient hand-over. ``MLPStack`` runs the classic
@@ -22,6 +24,51 @@ from typing import Any
 from . import backend
 from .function import Function
 from .ops import stable_sigmoid
+
+
+class Linear(Function):
+    """Fused ``x @ W.T + b`` with PyTorch's weight layout ``W: (out_features, in_features)``."""
+
+    def forward(self, x, weight, bias=None):
+        if x.ndim != 2 or x.shape[1] != weight.shape[1]:
+            raise ValueError(
+                f"linear: input of shape {tuple(x.shape)} does not match weight of shape "
+                f"{tuple(weight.shape)} (expected (N, {weight.shape[1]}))"
+            )
+        self.save_for_backward(x, weight)
+        out = self.xp.matmul(x, weight.T)
+        if bias is not None:
+            if tuple(bias.shape) != (weight.shape[0],):
+                raise ValueError(
+                    f"linear: bias of shape {tuple(bias.shape)} does not match weight of shape "
+                    f"{tuple(weight.shape)} (expected ({weight.shape[0]},))"
+                )
+            if bias.dtype == out.dtype:
+                out += bias  # in place: out is the fresh product
+            else:
+                out = out + bias  # promotion as for x @ W.T + b
+        return out
+
+    def backward(self, g):
+        x, weight = self.saved[:2]
+        need = self.needs_input_grad
+        gx = self.xp.matmul(g, weight) if need[0] else None  # dX = G W
+        gw = self.xp.matmul(g.T, x) if need[1] else None  # dW = G^T X
+        gb = self.xp.sum(g, axis=0) if len(need) > 2 and need[2] else None
+        return gx, gw, gb
+
+
+class LinearReLU(Linear):
+    """Fused ``relu(x @ W.T + b)``: one op instead of two on the MLP's hot path."""
+
+    def forward(self, x, weight, bias=None):
+        out = self.xp.maximum(super().forward(x, weight, bias), 0.0)
+        self.saved = (x, weight, out)
+        return out
+
+    def backward(self, g):
+        out = self.saved[2]
+        return super().backward(g * self.xp.astype(out > 0, g.dtype))
 
 
 def _relu(xp: Any, z: Any) -> Any:
