@@ -383,15 +383,12 @@ def _run_backward(root: Tensor, seed: Any, retain_graph: bool) -> None:
                     g = backend.as_array(g)
                 if check:
                     _check_backward(ctx, g)
-                if inp._ctx is not None:
+                if inp._ctx is None:
+                    _accumulate_leaf(inp, g, stored)
+                else:
                     key = id(inp)
                     previous = grads.get(key)
                     grads[key] = g if previous is None else backend.as_array(previous + g)
-                elif inp.grad is None and getattr(g, "base", 0) is None and id(g) not in stored:
-                    stored.add(id(g))  # a fresh array: the leaf's gradient without a copy
-                    inp.grad = Tensor._make(g, False, None)
-                else:
-                    _accumulate_leaf(inp, g, stored)
         if not retain_graph:
             ctx.saved = None
             ctx.inputs = None
