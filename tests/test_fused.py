@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import tinygrad_mlp as tg
 from tinygrad_mlp import functional as F
 from tinygrad_mlp import nn
+from tinygrad_mlp.backend import is_floating
 from tinygrad_mlp.fused import MLPStack, mlp_stack
 from tinygrad_mlp.testing import arrays, check_gradients
 
@@ -24,48 +25,81 @@ ACTS = {
 }
 
 
-def pre_activations(x, params, activation):
-    """[z_1, ..., z_k] of the stack (NumPy, float64)."""
+def pre_activations(x, params, activation, masks=()):
+    """[z_1, ..., z_k] of the stack (NumPy, float64); ``masks``: dropout masks of the hidden
+    layers (none by default)."""
     act = ACTS[activation][0]
     zs, h = [], x
     for i in range(0, len(params), 2):
         zs.append(h @ params[i].T + params[i + 1])
         h = act(zs[-1])
+        if i // 2 < len(masks):
+            h = h * masks[i // 2]
     return zs
 
 
+KEEP_SCALE = 1.25  # dropout p = 0.2: kept values are scaled by 1 / (1 - p)
+
+
 @st.composite
-def stack_case(draw, activation):
+def stack_case(draw, activation, dropout=False):
+    """``(x, W1, b1, ..., Wk, bk)``, then with ``dropout`` one integer 0/1 keep array per hidden
+    layer (integer arrays are not differentiated; the op turns them into masks)."""
     widths = draw(st.lists(st.integers(1, 4), min_size=3, max_size=4))
-    x = draw(arrays((draw(st.integers(1, 4)), widths[0])))
+    batch = draw(st.integers(1, 4))
+    x = draw(arrays((batch, widths[0])))
     params = []
     for n_in, n_out in zip(widths[:-1], widths[1:], strict=False):
         params += [draw(arrays((n_out, n_in))), draw(arrays((n_out,)))]
+    keeps = []
+    if dropout:
+        for width in widths[1:-1]:
+            keeps.append(
+                draw(st.lists(st.integers(0, 1), min_size=batch * width, max_size=batch * width))
+            )
+        keeps = [np.array(k, dtype=np.int64).reshape(batch, -1) for k in keeps]
     if activation == "relu":  # keep hidden pre-activations off ReLU's kink
-        for z in pre_activations(x, params, activation)[:-1]:
+        masks = [k * KEEP_SCALE for k in keeps]
+        for z in pre_activations(x, params, activation, masks)[:-1]:
             assume(not np.any(np.abs(z) < 1e-3))
-    return (x, *params)
+    return (x, *params, *keeps)
 
 
 def stack_formula(activation):
     derivative = ACTS[activation][1]
 
     def formula(x, *rest):
-        *params, g = rest
-        zs = pre_activations(x, params, activation)
+        *rest, g = rest
+        params = [a for a in rest if a.dtype.kind == "f"]
+        masks = [a * KEEP_SCALE for a in rest if a.dtype.kind != "f"]
+        masks = masks or [np.ones(1)] * (len(params) // 2 - 1)
+        zs = pre_activations(x, params, activation, masks)
         act = ACTS[activation][0]
-        inputs = [x] + [act(z) for z in zs[:-1]]
-        grads = [None] * (1 + len(params))
+        inputs = [x] + [act(z) * m for z, m in zip(zs[:-1], masks, strict=True)]
+        grads = [None] * (1 + len(rest))
         dz = g
         for i in range(len(zs) - 1, -1, -1):
             grads[2 * i + 1] = dz.T @ inputs[i]
             grads[2 * i + 2] = dz.sum(axis=0)
             dx = dz @ params[2 * i]
-            dz = dx * derivative(zs[i - 1]) if i > 0 else dx
+            dz = dx * masks[i - 1] * derivative(zs[i - 1]) if i > 0 else dx
         grads[0] = dz
         return tuple(grads)
 
     return formula
+
+
+def masked_stack(activation):
+    """The op under test with dropout: keep arrays (integer Tensors) become masks of x's dtype."""
+
+    def op(x, *rest):
+        params = [t for t in rest if is_floating(t.dtype)]
+        masks = [
+            x.xp.astype(t.data, x.dtype) * KEEP_SCALE for t in rest if not is_floating(t.dtype)
+        ]
+        return mlp_stack(x, params, activation, masks)
+
+    return op
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
@@ -73,6 +107,16 @@ def test_mlp_stack_gradients(device, activation):
     check_gradients(
         lambda x, *params: mlp_stack(x, list(params), activation),
         stack_case(activation),
+        device=device,
+        formula=stack_formula(activation),
+    )
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+def test_mlp_stack_gradients_with_dropout_masks(device, activation):
+    check_gradients(
+        masked_stack(activation),
+        stack_case(activation, dropout=True),
         device=device,
         formula=stack_formula(activation),
     )
@@ -157,14 +201,57 @@ def test_mlp_graph_is_one_stack_op_then_the_output_activation():
     assert op_names(model(tg.randn(6, 5))) == ["MLPStack", "Softmax"]
 
 
-def test_mlp_with_active_dropout_or_under_detect_anomaly_runs_layer_by_layer():
+def test_mlp_with_dropout_is_one_op_but_runs_layer_by_layer_under_detect_anomaly():
     x = tg.randn(6, 5)
     model = nn.MLP([5, 4, 3, 2], seed=0, dropout=0.5)
-    assert "MLPStack" not in op_names(model(x))  # training: dropout masks between the layers
+    assert op_names(model(x)) == ["MLPStack"]  # training: the masks go into the stack
     model.eval()
     assert op_names(model(x)) == ["MLPStack"]
+    model.train()
     with tg.detect_anomaly():  # an anomaly then names the layer's own op
-        assert op_names(model(x)) == ["LinearReLU", "LinearReLU", "Linear"]
+        assert op_names(model(x)) == ["LinearReLU", "Mul", "LinearReLU", "Mul", "Linear"]
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_mlp_with_active_dropout_equals_the_per_layer_ops_step_after_step(activation, dtype):
+    """Twin models (same seed, so the same weights and dropout streams): the fused one must draw
+    the same masks in the same order as the layers one by one, and give the same numbers."""
+    config = dict(sizes=[7, 12, 10, 8, 3], activation=activation, dropout=0.4, seed=5, dtype=dtype)
+    fused, twin = nn.MLP(**config), nn.MLP(**config)
+    per_layer = unfused_copy(twin)
+    y = tg.Tensor(np.random.default_rng(3).integers(0, 3, 9))
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    for step in range(3):  # the generators advance alike
+        x = tg.randn(9, 7, seed=step, dtype=dtype)
+        assert op_names(fused(x)) == ["MLPStack"]
+        assert "MLPStack" not in op_names(per_layer(x))  # (both draw one set of masks here)
+        out, grads = forward_backward(fused, x, y)
+        out_ref, grads_ref = forward_backward(per_layer, x, y)
+        np.testing.assert_allclose(out, out_ref, rtol=rtol, atol=rtol)
+        for g, g_ref in zip(grads, grads_ref, strict=True):
+            np.testing.assert_allclose(g, g_ref, rtol=rtol, atol=rtol)
+    masks_drawn = [fused.layers[i].mask((2, 2), dtype, "cpu") for i in (2, 5, 8)]
+    masks_ref = [twin.layers[i].mask((2, 2), dtype, "cpu") for i in (2, 5, 8)]
+    for m, m_ref in zip(masks_drawn, masks_ref, strict=True):
+        np.testing.assert_array_equal(m, m_ref)
+
+
+def test_mlp_stack_names_the_hidden_layer_whose_mask_does_not_fit():
+    x = tg.zeros(2, 3)
+    params = [tg.zeros(4, 3), tg.zeros(4), tg.zeros(5, 4), tg.zeros(5), tg.zeros(1, 5), tg.zeros(1)]
+    ok = np.ones((2, 4), dtype=np.float32)
+    assert mlp_stack(x, params, masks=[ok, None]).shape == (2, 1)
+    with pytest.raises(
+        ValueError, match=r"hidden layer 2 has shape \(2, 4\).*expected shape \(2, 5\)"
+    ):
+        mlp_stack(x, params, masks=[ok, ok])
+    with pytest.raises(ValueError, match=r"hidden layer 1 .* dtype float64, expected .* float32"):
+        mlp_stack(x, params, masks=[ok.astype(np.float64), None])
+    with pytest.raises(ValueError, match="one entry .* per hidden layer, 2 here, got 1"):
+        mlp_stack(x, params, masks=[ok])
+    with pytest.raises(ValueError, match="hidden layer 1 is a list"):
+        mlp_stack(x, params, masks=[ok.tolist(), None])
 
 
 def test_mlp_with_edited_layers_fuses_only_the_plain_stack():

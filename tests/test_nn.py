@@ -411,8 +411,10 @@ def test_mlp_forward_is_one_fused_op_and_backward_fills_every_gradient():
     model = nn.MLP([5, 4, 3, 2], seed=0)
     out = model(rand(6, 5))
     assert type(out._ctx) is MLPStack and out._ctx.inputs[0]._ctx is None  # the stack: one op
-    model = nn.MLP([5, 4, 3, 2], seed=0, dropout=0.5)  # active dropout: layer by layer
-    seen, node = [], model(rand(6, 5))
+    model = nn.MLP([5, 4, 3, 2], seed=0, dropout=0.5)  # active dropout: masks inside the stack
+    assert type(model(rand(6, 5))._ctx) is MLPStack
+    with tg.detect_anomaly():  # layer by layer (each Linear + ReLU still one op)
+        seen, node = [], model(rand(6, 5))
     while node._ctx is not None:
         seen.append(type(node._ctx).__name__)
         node = node._ctx.inputs[0]

@@ -288,7 +288,7 @@ def random_uniform(rng: Any, shape: tuple[int, ...], dtype: Any, device: str) ->
     if device == "cuda":
         return rng.random(shape, dtype=resolve_dtype(dtype, device))
     sample = rng.random(shape, dtype=np.float64 if dtype_name(dtype) == "float64" else np.float32)
-    return asarray(sample, device=device)
+    return sample if device == "cpu" else asarray(sample, device=device)
 
 
 def synchronize(device: str) -> None:

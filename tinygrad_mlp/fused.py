@@ -11,10 +11,11 @@ from-scratch forward and backward loop of ``k`` layers inside one op instead::
               dZ_{i-1} = (dZ_i @ W_i) * act'(h_{i-1})
 
 ``act'`` is taken from the layer's output: ``h > 0`` for ReLU, ``1 - h^2`` for tanh,
-``h (1 - h)`` for the sigmoid. The hidden activations and their gradients are the op's own
-temporaries, so it updates them in place, as hand-written NumPy code does; the incoming
-gradient and the inputs are never modified. The property suite checks it against the chain of
-single ops (``tests/test_fused.py``).
+``h (1 - h)`` for the sigmoid. With dropout, hidden layer ``i`` passes on ``a_i * M_i`` (``M_i``
+a constant mask) and its gradient is multiplied by ``M_i`` before ``act'(a_i)``. The hidden
+activations and their gradients are the op's own temporaries, so it updates them in place, as
+hand-written NumPy code does; the incoming gradient and the inputs are never modified. The
+property suite checks it against the chain of single ops (``tests/test_fused.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 from . import backend
 from .function import Function
 from .ops import stable_sigmoid
+from .tensor import Tensor
 
 
 class Linear(Function):
@@ -135,25 +137,30 @@ def check_stack(shapes: list[tuple[int, ...]]) -> None:
 
 class MLPStack(Function):
     """``k`` dense layers in one op. Inputs: ``x, W_1, b_1, ..., W_k, b_k`` (PyTorch's weight
-    layout ``(out_features, in_features)``); ``activation`` follows every layer but the last."""
+    layout ``(out_features, in_features)``); ``activation`` follows every layer but the last.
+    ``masks`` (optional): one array or None per hidden layer, multiplied into its activation
+    (dropout: 0 or ``1 / (1 - p)``); masks are constants, not differentiated."""
 
-    def forward(self, x, *params, activation: str = "relu"):
+    def forward(self, x, *params, activation: str = "relu", masks=None):
         xp = self.xp
         act = ACTIVATIONS[activation][0]
         weights = params[0::2]
-        hidden = [x]  # every layer's input: x, h_1, ..., h_{k-1}
+        masks = masks or [None] * (len(weights) - 1)
+        hidden = [x]  # every layer's input: x, h_1, ..., h_{k-1} (after dropout)
+        acts = []  # the activations before dropout (the same arrays where there is no mask)
         for i, (w, b) in enumerate(zip(weights, params[1::2], strict=True)):
             z = xp.matmul(hidden[-1], w.T)
             z += b  # in place: z is this op's fresh product
             if i == len(weights) - 1:
                 break
-            hidden.append(act(xp, z))
+            acts.append(act(xp, z))
+            hidden.append(acts[-1] if masks[i] is None else acts[-1] * masks[i])
         self.activation = activation
-        self.save_for_backward(hidden, weights)
+        self.save_for_backward(hidden, weights, acts, masks)
         return z
 
     def backward(self, g):
-        hidden, weights = self.saved
+        hidden, weights, acts, masks = self.saved
         xp, need = self.xp, self.needs_input_grad
         act_grad = ACTIVATIONS[self.activation][1]
         grads: list[Any] = [None] * len(need)
@@ -167,15 +174,53 @@ class MLPStack(Function):
             if i == 0:
                 grads[0] = xp.matmul(dz, weights[0]) if need[0] else None
                 break
-            dz = act_grad(xp, xp.matmul(dz, weights[i]), h)  # fresh product: in place
+            dh = xp.matmul(dz, weights[i])  # a fresh product: updated in place
+            if masks[i - 1] is not None:
+                dh *= masks[i - 1]
+            dz = act_grad(xp, dh, acts[i - 1])
         return tuple(grads)
 
 
-def mlp_stack(x: Any, params: list[Any], activation: str = "relu") -> Any:
-    """Apply ``MLPStack`` to Tensors ``x`` and ``[W_1, b_1, ..., W_k, b_k]`` (checked first)."""
+def check_masks(masks: list[Any], shapes: list[tuple[int, ...]], x: Any) -> None:
+    """ValueError naming the layer when a dropout mask does not fit its hidden layer (shape
+    ``(N, width)``, the input array ``x``'s dtype and array type)."""
+    widths = [shapes[i][0] for i in range(1, len(shapes) - 2, 2)]  # hidden layer widths
+    if len(masks) != len(widths):
+        raise ValueError(
+            f"mlp_stack: masks must have one entry (an array or None) per hidden layer, "
+            f"{len(widths)} here, got {len(masks)}"
+        )
+    for layer, (mask, width) in enumerate(zip(masks, widths, strict=True), start=1):
+        if mask is None:
+            continue
+        if type(mask) is not type(x):
+            raise ValueError(
+                f"mlp_stack: the mask of hidden layer {layer} is a {type(mask).__name__}, the "
+                f"input a {type(x).__name__}; put both on one device"
+            )
+        expected = (shapes[0][0], width)
+        if tuple(mask.shape) != expected or mask.dtype != x.dtype:
+            raise ValueError(
+                f"mlp_stack: the mask of hidden layer {layer} has shape {tuple(mask.shape)} and "
+                f"dtype {backend.dtype_name(mask.dtype)}, expected shape {expected} and dtype "
+                f"{backend.dtype_name(x.dtype)} (the input's)"
+            )
+
+
+def mlp_stack(
+    x: Any, params: list[Any], activation: str = "relu", masks: list[Any] | None = None
+) -> Any:
+    """Apply ``MLPStack`` to Tensors ``x`` and ``[W_1, b_1, ..., W_k, b_k]`` (checked first);
+    ``masks``: None, or one dropout mask (a Tensor or array on ``x``'s device) or None per
+    hidden layer."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"mlp_stack: activation must be one of {list(ACTIVATIONS)}")
     if not params or len(params) % 2:
         raise ValueError(f"mlp_stack: params must be [W1, b1, ..., Wk, bk], got {len(params)}")
-    check_stack([tuple(x.data.shape)] + [tuple(p.data.shape) for p in params])
-    return MLPStack.apply(x, *params, activation=activation)
+    shapes = [tuple(x.data.shape)] + [tuple(p.data.shape) for p in params]
+    check_stack(shapes)
+    if masks is None:
+        return MLPStack.apply(x, *params, activation=activation)
+    masks = [m.data if isinstance(m, Tensor) else m for m in masks]
+    check_masks(masks, shapes, x.data)
+    return MLPStack.apply(x, *params, activation=activation, masks=masks)

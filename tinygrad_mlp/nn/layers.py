@@ -240,13 +240,21 @@ class Dropout(Module):
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
             return x
-        device = x.device
+        return x * Tensor._make(self.mask(x.shape, x.dtype, x.device), False, None)
+
+    def mask(self, shape: tuple[int, ...], dtype: Any, device: str) -> Any:
+        """The next mask (an array of ``shape``): 0 with probability ``p``, else ``1 / (1 - p)``.
+
+        Every call advances this layer's generator on ``device``; ``forward`` multiplies its
+        input by one mask, and ``nn.MLP``'s fused stack draws the same masks in the same order.
+        """
         rng = self._rngs.get(device)
         if rng is None:
             rng = self._rngs[device] = backend.generator(self.seed, device)
-        u = backend.random_uniform(rng, x.shape, x.dtype, device)
-        mask = x.xp.astype(u >= self.p, x.dtype) * (1.0 / (1.0 - self.p))
-        return x * Tensor._make(mask, False, None)
+        u = backend.random_uniform(rng, shape, dtype, device)
+        mask = backend.namespace(u).astype(u >= self.p, dtype)
+        mask *= 1.0 / (1.0 - self.p)  # in place: mask is a fresh array
+        return mask
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

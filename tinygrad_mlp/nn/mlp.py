@@ -55,11 +55,12 @@ def _check_sizes(sizes: Any) -> tuple[int, ...]:
 _STACK_ACTIVATIONS = {ReLU: "relu", Tanh: "tanh", Sigmoid: "sigmoid"}
 
 
-def _stack_plan(layers: list, x: Any, training: bool) -> tuple[str, list, int] | None:
-    """``(activation, [W1, b1, ..., Wk, bk], index after the last Linear)`` when ``layers``
-    start with ``Linear, act, [Dropout], Linear, act, ..., Linear`` (plain layers, one hidden
-    activation, biases, every parameter of the same array type and dtype as the input array
-    ``x``, no active dropout); None otherwise."""
+def _stack_plan(layers: list, x: Any, training: bool) -> tuple[str, list, list, int] | None:
+    """``(activation, [W1, b1, ..., Wk, bk], dropouts, index after the last Linear)`` when
+    ``layers`` start with ``Linear, act, [Dropout], Linear, act, ..., Linear`` (plain layers, one
+    hidden activation, biases, every parameter of the same array type and dtype as the input
+    array ``x``); ``dropouts`` holds each hidden layer's active Dropout (training mode, p > 0) or
+    None. None when the layers do not start with such a stack."""
 
     def fusable(j: int) -> bool:  # a plain Linear with a bias, of x's array type and dtype
         layer = layers[j] if j < n else None
@@ -72,6 +73,7 @@ def _stack_plan(layers: list, x: Any, training: bool) -> tuple[str, list, int] |
     if not fusable(0):
         return None
     params: list = []
+    dropouts: list = []
     activation, i = None, 0
     while True:  # layers[i] is a fusable Linear
         params += (layers[i].weight, layers[i].bias)
@@ -79,15 +81,29 @@ def _stack_plan(layers: list, x: Any, training: bool) -> tuple[str, list, int] |
         act = _STACK_ACTIVATIONS.get(type(layers[i])) if i < n else None
         if act is None or activation not in (None, act):
             break  # this Linear ends the stack
-        j = i + 1
-        if j < n and type(layers[j]) is Dropout and (layers[j].p == 0.0 or not training):
+        j, drop = i + 1, None
+        if j < n and type(layers[j]) is Dropout:
+            drop = layers[j] if training and layers[j].p > 0.0 else None
             j += 1
         if not fusable(j):
             break  # act is an output activation, or something else follows: stop before act
         activation, i = act, j
+        dropouts.append(drop)
     if len(params) < 4:  # a single layer is F.linear's job
         return None
-    return activation, params, i
+    return activation, params, dropouts, i
+
+
+def _dropout_masks(dropouts: list, params: list, x: Tensor) -> list | None:
+    """The next mask of every active Dropout in the stack (None where there is none), drawn in
+    layer order, as the per-layer path draws them; None when no dropout is active."""
+    if dropouts.count(None) == len(dropouts):
+        return None
+    n, dtype, device = x.shape[0], x.dtype, x.device
+    return [
+        None if d is None else d.mask((n, params[2 * i].shape[0]), dtype, device)
+        for i, d in enumerate(dropouts)
+    ]
 
 
 def _check_choice(value: Any, choices: dict, what: str) -> Any:
@@ -164,13 +180,13 @@ class MLP(Module):
         if len(shape) != 2 or shape[1] != self.in_features:
             raise self._width_error(shape)
         layers = self.layers._layers
-        # the whole stack of dense layers as one fused op (per-layer ops under detect_anomaly,
-        # so that an anomaly names the layer)
+        # the whole stack of dense layers (and its dropout masks) as one fused op; per-layer ops
+        # under detect_anomaly, so that an anomaly names the layer
         fuse = isinstance(x, Tensor) and not _state.anomaly
         plan = _stack_plan(layers, x.data, self.training) if fuse else None
         if plan is not None:
-            activation, params, start = plan
-            x = mlp_stack(x, params, activation)
+            activation, params, dropouts, start = plan
+            x = mlp_stack(x, params, activation, _dropout_masks(dropouts, params, x))
             layers = layers[start:]
         i, n = 0, len(layers)
         while i < n:  # a Linear followed by a ReLU runs as one fused op
