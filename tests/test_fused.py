@@ -175,7 +175,7 @@ CONFIGS = [
     dict(sizes=[7, 6, 3], activation="tanh", output_activation="log_softmax"),
     dict(sizes=[7, 6, 5, 4, 3], activation="sigmoid", output_activation="sigmoid"),
     dict(sizes=[7, 6, 5, 3], activation="relu", output_activation="relu"),
-    dict(sizes=[7, 6, 5, 3], activation="relu", dropout=0.5),  # fused in eval mode only
+    dict(sizes=[7, 6, 5, 3], activation="relu", dropout=0.5),  # eval mode: no masks
 ]
 
 
@@ -250,8 +250,32 @@ def test_mlp_stack_names_the_hidden_layer_whose_mask_does_not_fit():
         mlp_stack(x, params, masks=[ok.astype(np.float64), None])
     with pytest.raises(ValueError, match="one entry .* per hidden layer, 2 here, got 1"):
         mlp_stack(x, params, masks=[ok])
-    with pytest.raises(ValueError, match="hidden layer 1 is a list"):
+    with pytest.raises(ValueError, match="hidden layer 1 is a list, not an array"):
         mlp_stack(x, params, masks=[ok.tolist(), None])
+    with pytest.raises(ValueError, match="must be a list .* got a ndarray"):
+        mlp_stack(x, params, masks=ok)
+    strict = tg.Tensor(ok, device="array_api_strict")
+    with pytest.raises(ValueError, match="layer 1 is on device 'array_api_strict', the input on"):
+        mlp_stack(x, params, masks=[strict, None])
+
+
+def test_mlp_follows_each_dropout_layers_own_train_eval_mode():
+    """A Dropout switched off by itself stays off inside the fused stack (and on when it alone
+    is in training mode), exactly as layer by layer."""
+    x, y = tg.randn(6, 5, seed=1, dtype="float64"), tg.Tensor([0, 1, 0, 1, 1, 0])
+    for model_training, dropout_training in [(True, False), (False, True)]:
+        model = nn.MLP([5, 8, 8, 2], seed=0, dropout=0.5, dtype="float64")
+        twin = nn.MLP([5, 8, 8, 2], seed=0, dropout=0.5, dtype="float64")
+        for m in (model, twin):
+            m.train(model_training)
+            m.layers[2].train(dropout_training)
+        assert op_names(model(x)) == ["MLPStack"]
+        assert "MLPStack" not in op_names(unfused_copy(twin)(x))  # both models drew masks once
+        out, grads = forward_backward(model, x, y)
+        out_ref, grads_ref = forward_backward(unfused_copy(twin), x, y)
+        np.testing.assert_allclose(out, out_ref, rtol=1e-12, atol=1e-12)
+        for g, g_ref in zip(grads, grads_ref, strict=True):
+            np.testing.assert_allclose(g, g_ref, rtol=1e-12, atol=1e-12)
 
 
 def test_mlp_with_edited_layers_fuses_only_the_plain_stack():
@@ -273,11 +297,17 @@ def test_mlp_with_a_float64_input_and_float32_weights_promotes_layer_by_layer():
     assert "MLPStack" not in op_names(out) and out.dtype == np.float64
 
 
-def test_mlp_with_a_wrong_weight_shape_names_the_layer():
-    model = nn.MLP([5, 4, 3, 2], seed=0)
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_mlp_with_a_wrong_weight_shape_names_the_layer(dropout):
+    model = nn.MLP([5, 4, 3, 2], seed=0, dropout=dropout)
     model.linears[1].weight = nn.Parameter(np.zeros((3, 6), dtype=np.float32))
     with pytest.raises(ValueError, match=r"layer 2 weight of shape \(3, 6\) does not take 4"):
         model(tg.randn(2, 5))
+    if dropout:  # no dropout generator moved: the next masks are the first ones of the seed
+        fresh = nn.MLP([5, 4, 3, 2], seed=0, dropout=dropout)
+        for i in (2, 5):
+            mask, first = (m.layers[i].mask((2, 4), "float32", "cpu") for m in (model, fresh))
+            np.testing.assert_array_equal(mask, first)
 
 
 def test_stack_saved_arrays_are_released_after_backward():

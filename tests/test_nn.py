@@ -358,6 +358,13 @@ def test_dropout_gradient_uses_the_same_mask_and_seed_reproduces():
     assert not np.array_equal(drop(x).numpy(), drop(x).numpy())  # a fresh mask every call
 
 
+def test_dropout_of_an_integer_tensor_is_float():
+    x = np.arange(1, 7).reshape(2, 3)
+    out = nn.Dropout(0.5, seed=0)(tg.Tensor(x))
+    assert out.dtype == np.float64
+    assert set(np.unique(out.numpy() / x)) == {0.0, 2.0}
+
+
 def test_dropout_is_identity_in_eval_mode_and_for_p_zero_and_runs_on_array_api_strict():
     x = rand(10, 10)
     assert nn.Dropout(0.5, seed=0).eval()(x) is x

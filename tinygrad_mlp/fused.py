@@ -147,14 +147,17 @@ class MLPStack(Function):
         weights = params[0::2]
         masks = masks or [None] * (len(weights) - 1)
         hidden = [x]  # every layer's input: x, h_1, ..., h_{k-1} (after dropout)
-        acts = []  # the activations before dropout (the same arrays where there is no mask)
+        acts = []  # act' is taken from these: before dropout, except for ReLU (same arrays)
         for i, (w, b) in enumerate(zip(weights, params[1::2], strict=True)):
             z = xp.matmul(hidden[-1], w.T)
             z += b  # in place: z is this op's fresh product
             if i == len(weights) - 1:
                 break
-            acts.append(act(xp, z))
-            hidden.append(acts[-1] if masks[i] is None else acts[-1] * masks[i])
+            a = act(xp, z)
+            if masks[i] is not None and activation == "relu":
+                a *= masks[i]  # in place: relu'(a M) = relu'(a) wherever M keeps the gradient
+            acts.append(a)
+            hidden.append(a if masks[i] is None or activation == "relu" else a * masks[i])
         self.activation = activation
         self.save_for_backward(hidden, weights, acts, masks)
         return z
@@ -181,22 +184,35 @@ class MLPStack(Function):
         return tuple(grads)
 
 
-def check_masks(masks: list[Any], shapes: list[tuple[int, ...]], x: Any) -> None:
-    """ValueError naming the layer when a dropout mask does not fit its hidden layer (shape
-    ``(N, width)``, the input array ``x``'s dtype and array type)."""
+def _placed(array: Any) -> str:
+    try:
+        return f"on device {backend.device_of(array)!r}"
+    except TypeError:
+        return f"a {type(array).__name__}, not an array"
+
+
+def check_masks(masks: list[Any], shapes: list[tuple[int, ...]], x: Any) -> list[Any]:
+    """The masks as arrays (Tensors unwrapped); ValueError naming the layer when a mask does not
+    fit its hidden layer (shape ``(N, width)``, the input array ``x``'s dtype and device)."""
     widths = [shapes[i][0] for i in range(1, len(shapes) - 2, 2)]  # hidden layer widths
+    if not isinstance(masks, list | tuple):
+        raise ValueError(
+            f"mlp_stack: masks must be a list with one array or None per hidden layer, got a "
+            f"{type(masks).__name__}"
+        )
     if len(masks) != len(widths):
         raise ValueError(
             f"mlp_stack: masks must have one entry (an array or None) per hidden layer, "
             f"{len(widths)} here, got {len(masks)}"
         )
+    masks = [m.data if isinstance(m, Tensor) else m for m in masks]
     for layer, (mask, width) in enumerate(zip(masks, widths, strict=True), start=1):
         if mask is None:
             continue
-        if type(mask) is not type(x):
+        if _placed(mask) != _placed(x):
             raise ValueError(
-                f"mlp_stack: the mask of hidden layer {layer} is a {type(mask).__name__}, the "
-                f"input a {type(x).__name__}; put both on one device"
+                f"mlp_stack: the mask of hidden layer {layer} is {_placed(mask)}, the input "
+                f"{_placed(x)}; put both on one device"
             )
         expected = (shapes[0][0], width)
         if tuple(mask.shape) != expected or mask.dtype != x.dtype:
@@ -205,6 +221,7 @@ def check_masks(masks: list[Any], shapes: list[tuple[int, ...]], x: Any) -> None
                 f"dtype {backend.dtype_name(mask.dtype)}, expected shape {expected} and dtype "
                 f"{backend.dtype_name(x.dtype)} (the input's)"
             )
+    return masks
 
 
 def mlp_stack(
@@ -221,6 +238,5 @@ def mlp_stack(
     check_stack(shapes)
     if masks is None:
         return MLPStack.apply(x, *params, activation=activation)
-    masks = [m.data if isinstance(m, Tensor) else m for m in masks]
-    check_masks(masks, shapes, x.data)
+    masks = check_masks(masks, shapes, x.data)
     return MLPStack.apply(x, *params, activation=activation, masks=masks)

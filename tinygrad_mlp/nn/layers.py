@@ -252,9 +252,7 @@ class Dropout(Module):
         if rng is None:
             rng = self._rngs[device] = backend.generator(self.seed, device)
         u = backend.random_uniform(rng, shape, dtype, device)
-        mask = backend.namespace(u).astype(u >= self.p, dtype)
-        mask *= 1.0 / (1.0 - self.p)  # in place: mask is a fresh array
-        return mask
+        return backend.namespace(u).astype(u >= self.p, dtype) * (1.0 / (1.0 - self.p))
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import backend
 from .. import functional as F
-from ..fused import mlp_stack
+from ..fused import check_stack, mlp_stack
 from ..grad_mode import _state
 from ..tensor import Tensor
 from . import init as _init
@@ -55,12 +55,12 @@ def _check_sizes(sizes: Any) -> tuple[int, ...]:
 _STACK_ACTIVATIONS = {ReLU: "relu", Tanh: "tanh", Sigmoid: "sigmoid"}
 
 
-def _stack_plan(layers: list, x: Any, training: bool) -> tuple[str, list, list, int] | None:
+def _stack_plan(layers: list, x: Any) -> tuple[str, list, list, int] | None:
     """``(activation, [W1, b1, ..., Wk, bk], dropouts, index after the last Linear)`` when
     ``layers`` start with ``Linear, act, [Dropout], Linear, act, ..., Linear`` (plain layers, one
     hidden activation, biases, every parameter of the same array type and dtype as the input
-    array ``x``); ``dropouts`` holds each hidden layer's active Dropout (training mode, p > 0) or
-    None. None when the layers do not start with such a stack."""
+    array ``x``); ``dropouts`` holds each hidden layer's active Dropout (in training mode itself,
+    p > 0) or None. None when the layers do not start with such a stack."""
 
     def fusable(j: int) -> bool:  # a plain Linear with a bias, of x's array type and dtype
         layer = layers[j] if j < n else None
@@ -83,7 +83,7 @@ def _stack_plan(layers: list, x: Any, training: bool) -> tuple[str, list, list, 
             break  # this Linear ends the stack
         j, drop = i + 1, None
         if j < n and type(layers[j]) is Dropout:
-            drop = layers[j] if training and layers[j].p > 0.0 else None
+            drop = layers[j] if layers[j].training and layers[j].p > 0.0 else None
             j += 1
         if not fusable(j):
             break  # act is an output activation, or something else follows: stop before act
@@ -99,6 +99,7 @@ def _dropout_masks(dropouts: list, params: list, x: Tensor) -> list | None:
     layer order, as the per-layer path draws them; None when no dropout is active."""
     if dropouts.count(None) == len(dropouts):
         return None
+    check_stack([x.shape] + [p.shape for p in params])  # a bad shape draws no mask
     n, dtype, device = x.shape[0], x.dtype, x.device
     return [
         None if d is None else d.mask((n, params[2 * i].shape[0]), dtype, device)
@@ -183,7 +184,7 @@ class MLP(Module):
         # the whole stack of dense layers (and its dropout masks) as one fused op; per-layer ops
         # under detect_anomaly, so that an anomaly names the layer
         fuse = isinstance(x, Tensor) and not _state.anomaly
-        plan = _stack_plan(layers, x.data, self.training) if fuse else None
+        plan = _stack_plan(layers, x.data) if fuse else None
         if plan is not None:
             activation, params, dropouts, start = plan
             x = mlp_stack(x, params, activation, _dropout_masks(dropouts, params, x))
