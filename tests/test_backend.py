@@ -26,7 +26,71 @@ def test_numpy_reductions_equal_numpy_s_own(data):
         got = getattr(XP, name)(a, axis=axis, keepdims=keepdims)
         want = getattr(np, name)(a, axis=axis, keepdims=keepdims)
         assert np.asarray(got).dtype == np.asarray(want).dtype
-        np.testing.assert_array_equal(got, want)
+        assert np.shape(got) == np.shape(want)
+        if name == "sum" and a.dtype.kind == "f":  # BLAS sums in another order: rounding only
+            _assert_sum_close(got, a, axis, keepdims)
+        else:
+            np.testing.assert_array_equal(got, want)
+
+
+def _assert_sum_close(got, a, axis, keepdims):
+    """``got`` is the sum of ``a`` within the rounding bound n * eps * sum(|a|) of any order."""
+    exact = np.sum(a.astype(np.float64), axis=axis, keepdims=keepdims)
+    n = a.size if axis is None else int(np.prod([a.shape[i] for i in np.atleast_1d(axis)]))
+    bound = (
+        (n + 1)
+        * np.finfo(a.dtype).eps
+        * np.sum(np.abs(a.astype(np.float64)), axis=axis, keepdims=keepdims)
+    )
+    assert np.all(np.abs(np.asarray(got, dtype=np.float64) - exact) <= bound)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("axis", [0, 1, -1, -2, (0,), (1,)])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_matrix_sums_over_one_axis_go_through_blas(dtype, order, axis, keepdims):
+    a = np.asarray(np.random.default_rng(0).normal(size=(300, 7)) + 2.0, dtype=dtype, order=order)
+    out = backend._sum_2d(a, axis, keepdims)
+    assert out is not None  # the fast path is taken ...
+    got = XP.sum(a, axis=axis, keepdims=keepdims)
+    want = np.sum(a, axis=axis, keepdims=keepdims)
+    assert got.dtype == want.dtype and got.shape == want.shape  # ... with NumPy's dtype and shape
+    _assert_sum_close(got, a, axis, keepdims)
+    assert not any(np.shares_memory(got, ones) for ones in backend._ones_cache.values())
+    assert got.flags.writeable  # the result is the caller's own array
+
+
+@pytest.mark.parametrize(
+    "a",
+    [
+        np.ones((6, 4))[::2],  # strided: no BLAS
+        np.ones((3, 4, 2)),  # not a matrix
+        np.ones((5, 3), dtype=np.int64),  # integers accumulate as NumPy does
+        np.ones((5, 3), dtype=np.float16),
+    ],
+)
+def test_other_sums_keep_numpy_s_reduction(a):
+    assert backend._sum_2d(a, 0, False) is None
+    np.testing.assert_array_equal(XP.sum(a, axis=0), np.sum(a, axis=0))
+
+
+def test_blas_sums_keep_nan_inf_and_empty_axes():
+    a = np.array([[np.inf, 1.0, np.nan], [1.0, 2.0, 3.0], [-np.inf, 0.0, 1.0]], dtype=np.float32)
+    np.testing.assert_array_equal(XP.sum(a, axis=0), [np.nan, 3.0, np.nan])
+    np.testing.assert_array_equal(XP.sum(a, axis=1), [np.nan, 6.0, -np.inf])
+    np.testing.assert_array_equal(XP.sum(a[:, :2], axis=1), [np.inf, 3.0, -np.inf])
+    assert XP.sum(np.zeros((0, 3)), axis=0).tolist() == [0.0, 0.0, 0.0]
+    assert XP.sum(np.zeros((4, 0)), axis=1).tolist() == [0.0] * 4
+    assert XP.sum(np.zeros((0, 3)), axis=1).shape == (0,)
+
+
+def test_blas_sums_are_at_least_as_accurate_as_numpy_s():
+    a = (np.random.default_rng(1).normal(size=(20000, 16)) + 3.0).astype(np.float32)
+    exact = np.sum(a.astype(np.float64), axis=0)
+    ours = np.abs(XP.sum(a, axis=0) - exact).max()
+    theirs = np.abs(np.add.reduce(a, axis=0) - exact).max()
+    assert ours <= theirs
 
 
 @pytest.mark.parametrize("dtype", ["int8", "uint8", "int32", "bool", "float32"])
