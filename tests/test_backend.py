@@ -61,23 +61,34 @@ def test_matrix_sums_over_one_axis_go_through_blas(dtype, order, axis, keepdims)
     assert got.flags.writeable  # the result is the caller's own array
 
 
+_R = np.random.default_rng(2)
+
+
 @pytest.mark.parametrize(
     "a",
     [
-        np.ones((6, 4))[::2],  # strided: no BLAS
-        np.ones((3, 4, 2)),  # not a matrix
-        np.ones((5, 3), dtype=np.int64),  # integers accumulate as NumPy does
-        np.ones((5, 3), dtype=np.float16),
+        _R.normal(size=(6, 4))[::2],  # strided: no BLAS
+        _R.normal(size=(6, 4))[:, ::2],
+        _R.normal(size=(3, 4, 2)),  # not a matrix
+        _R.integers(-9, 9, size=(5, 3)),  # integers accumulate as NumPy does
+        _R.normal(size=(5, 3)).astype(np.float16),
     ],
 )
-def test_other_sums_keep_numpy_s_reduction(a):
-    assert backend._sum_2d(a, 0, False) is None
-    np.testing.assert_array_equal(XP.sum(a, axis=0), np.sum(a, axis=0))
+def test_other_sums_keep_numpy_s_reduction(a, monkeypatch):
+    calls = []
+    real = backend._sum_2d
+    monkeypatch.setattr(backend, "_sum_2d", lambda *args: calls.append(real(*args)) or calls[-1])
+    for axis in (0, -1):
+        got = XP.sum(a, axis=axis)
+        np.testing.assert_array_equal(got, np.add.reduce(a, axis=axis))
+        assert got.dtype == np.sum(a, axis=axis).dtype
+    assert all(out is None for out in calls)
 
 
 def test_blas_sums_keep_nan_inf_and_empty_axes():
     a = np.array([[np.inf, 1.0, np.nan], [1.0, 2.0, 3.0], [-np.inf, 0.0, 1.0]], dtype=np.float32)
-    np.testing.assert_array_equal(XP.sum(a, axis=0), [np.nan, 3.0, np.nan])
+    with np.errstate(invalid="ignore"):  # inf - inf warns, as it does in np.sum
+        np.testing.assert_array_equal(XP.sum(a, axis=0), [np.nan, 3.0, np.nan])
     np.testing.assert_array_equal(XP.sum(a, axis=1), [np.nan, 6.0, -np.inf])
     np.testing.assert_array_equal(XP.sum(a[:, :2], axis=1), [np.inf, 3.0, -np.inf])
     assert XP.sum(np.zeros((0, 3)), axis=0).tolist() == [0.0, 0.0, 0.0]

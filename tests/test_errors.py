@@ -88,6 +88,22 @@ def test_out_of_range_label_of_any_integer_dtype_is_named(device, dtype):
         F.one_hot(labels, 3)
 
 
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.int64])
+@pytest.mark.parametrize("classes", [3, 127, 128, 300, 2**31, 2**62])
+def test_negative_label_of_any_signed_dtype_is_named(device, dtype, classes):
+    """The smallest negative label of every signed dtype, at class counts around and far above
+    that dtype's range, on contiguous and strided labels."""
+    for bad in (-1, np.iinfo(dtype).min):
+        labels = np.array([0, bad, 1, 2], dtype=dtype)
+        ys = [tg.Tensor(y, device=device) for y in (labels, labels[::-1].copy())]
+        if device == "cpu":  # a strided view, as internal code may wrap with Tensor._make
+            ys.append(tg.Tensor._make(np.repeat(labels, 2)[::2], False, None))
+        for y in ys:
+            with pytest.raises(ValueError, match=rf"label {bad} is outside \[0, {classes}\)"):
+                F._check_labels(y, classes)
+    F._check_labels(tg.Tensor(np.array([0, 1, 2], dtype=dtype), device=device), classes)
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8])
 def test_narrow_label_dtypes_give_the_int64_loss_and_gradient(device, dtype):
     """300 rows and 300 classes: positions and class indices past 127/255 must not wrap."""

@@ -43,7 +43,6 @@ class DeviceError(RuntimeError):
 
 _LAST_AXIS = {1, -1, (1,), (-1,)}
 _FIRST_AXIS = {0, -2, (0,), (-2,)}
-_BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _ones_cache: dict[tuple[int, str], np.ndarray] = {}
 
 
@@ -61,13 +60,12 @@ def _ones(n: int, dtype: np.dtype) -> np.ndarray:
 
 
 def _sum_2d(a: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray | None:
-    """The column sums (``axis=0``) or row sums (``axis=1``) of a contiguous float matrix as one
-    BLAS matrix-vector product with a vector of ones; None for anything else. 2-6x faster than
-    ``np.add.reduce`` (bias gradients: 1024 x 512 float32 column sums 20 us instead of 60 us,
-    128 x 10 row sums 1 us instead of 3 us) and no less accurate (BLAS accumulates in blocks)."""
-    if a.ndim != 2 or a.dtype not in _BLAS_FLOATS:
-        return None
-    if not (a.flags.c_contiguous or a.flags.f_contiguous):
+    """Column sums (``axis=0``) or row sums (``axis=1``) of a C- or F-contiguous float matrix
+    ``a`` as one BLAS matrix-vector product with a vector of ones; None for other axes and
+    layouts. Faster than ``np.add.reduce`` at every size (a 32 x 10 float32 matrix: 1.2 us
+    instead of 1.4 us; bias gradients of 1024 x 512: 20 us instead of 60 us; 128 x 10 row sums:
+    1.6 instead of 3.5 us) and no less accurate (BLAS accumulates in blocks)."""
+    if not a.flags.forc:
         return None  # matmul would not reach BLAS
     if axis in _FIRST_AXIS:
         out = np.matmul(_ones(a.shape[0], a.dtype), a)
@@ -79,34 +77,30 @@ def _sum_2d(a: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray | None:
 
 
 def _reduce(ufunc: Any, a: Any, axis: Any, keepdims: bool, dtype: Any = None) -> Any:
-    """``ufunc.reduce``; sums over one axis of a float matrix go through BLAS (``_sum_2d``); the
-    last axis of a C-contiguous (N >= 64, C <= 16) array goes through a transposed copy: NumPy
-    reduces each short row in its own inner loop, 3-6x slower (1024 x 10 float32 logits: 42 us
-    for the row maxima, 8 us through the copy)."""
-    if ufunc is np.add and dtype is None and type(a) is np.ndarray:
-        out = _sum_2d(a, axis, keepdims)
-        if out is not None:
-            return out
-    if (
-        axis in _LAST_AXIS
-        and type(a) is np.ndarray
-        and a.ndim == 2
-        and a.shape[1] <= 16
-        and a.shape[0] >= 64
-        and a.flags.c_contiguous
-    ):
-        out = ufunc.reduce(a.T.copy(), axis=0, dtype=dtype)
-        return out[:, None] if keepdims else out
+    """``ufunc.reduce``, with two shortcuts for NumPy matrices: float sums over one axis go through
+    BLAS (``_sum_2d``); maxima and minima over the last axis of a C-contiguous (N >= 64, C <= 16)
+    matrix go through a transposed copy: NumPy reduces each short row in its own inner loop, 3-6x
+    slower (1024 x 10 float32 logits: 42 us for the row maxima, 8 us through the copy)."""
+    if type(a) is np.ndarray and a.ndim == 2:
+        if ufunc is np.add:
+            if dtype is None and a.dtype.char in "fd":
+                out = _sum_2d(a, axis, keepdims)
+                if out is not None:
+                    return out
+        elif axis in _LAST_AXIS and a.shape[1] <= 16 and a.shape[0] >= 64 and a.flags.c_contiguous:
+            out = ufunc.reduce(a.T.copy(), axis=0, dtype=dtype)
+            return out[:, None] if keepdims else out
     return ufunc.reduce(a, axis=axis, dtype=dtype, keepdims=keepdims)
 
 
 def _fast_numpy() -> types.ModuleType:
     """NumPy's namespace, except that ``sum``, ``max`` and ``min`` call the ufunc reductions
     directly. ``np.sum(a)`` costs about 2 us of Python dispatch before the same
-    ``np.add.reduce(a)`` call, and an MLP step on small layers does a dozen of them; rows of
-    logits are reduced through a transposed copy (``_many_short_rows``). Results, dtypes (small
-    integers accumulate in int64/uint64) and errors are NumPy's own; sums over short rows may
-    differ from ``np.sum`` in the last bit (another summation order)."""
+    ``np.add.reduce(a)`` call, and an MLP step on small layers does a dozen of them; float sums
+    over one axis of a matrix go through BLAS and maxima of short rows through a copy
+    (``_reduce``). Results, dtypes (small integers accumulate in int64/uint64) and errors are
+    NumPy's own; float sums may differ from ``np.sum`` in the last bits (another summation
+    order, never less accurate)."""
     fast = types.ModuleType("numpy", doc=np.__doc__)
     fast.__dict__.update(np.__dict__)
 
