@@ -151,3 +151,14 @@ def test_creating_an_optimizer_applies_the_setting():
 def test_keep_freed_host_memory_refuses_sizes_that_do_not_fit_a_c_int(kwargs):
     with pytest.raises(ValueError, match=r"must be in \[1, 2047\]"):
         backend.keep_freed_host_memory(**kwargs)
+
+
+def test_unsigned_view_reads_negative_integers_as_large_ones_without_a_copy():
+    a = np.array([-1, 0, 5], dtype=np.int8)
+    u = backend.unsigned_view(a)
+    assert u.dtype == np.uint8 and u.tolist() == [255, 0, 5] and np.shares_memory(u, a)
+    b = np.array([3, 7], dtype=np.uint16)
+    assert backend.unsigned_view(b).dtype == np.uint16
+    assert backend.unsigned_view(np.zeros(2)) is None and backend.unsigned_view(a > 0) is None
+    strict = backend.namespace_for("array_api_strict").asarray([1, 2])
+    assert backend.unsigned_view(strict) is None

@@ -219,6 +219,17 @@ def ufuncs(array: Any) -> Any:
     return _ufunc_modules.get(type(array))
 
 
+_AS_UNSIGNED = {np.dtype(f"int{b}"): np.dtype(f"uint{b}") for b in (8, 16, 32, 64)}
+
+
+def unsigned_view(array: Any) -> Any:
+    """A NumPy or CuPy integer array viewed as unsigned integers of the same size (no copy:
+    -1 reads as the largest value); None for other arrays and for array-api-strict."""
+    if type(array) not in _ufunc_modules or array.dtype.kind not in "iu":
+        return None
+    return array.view(_AS_UNSIGNED.get(array.dtype, array.dtype))
+
+
 def is_array(obj: Any) -> bool:
     """True for an array of any backend that has been loaded (NumPy subclasses included)."""
     return type(obj) in _array_types or isinstance(obj, np.ndarray)
