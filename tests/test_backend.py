@@ -86,14 +86,16 @@ def test_other_sums_keep_numpy_s_reduction(a, monkeypatch):
 
 
 def test_blas_sums_keep_nan_inf_and_empty_axes():
-    a = np.array([[np.inf, 1.0, np.nan], [1.0, 2.0, 3.0], [-np.inf, 0.0, 1.0]], dtype=np.float32)
+    a = np.ones((100, 3), dtype=np.float32)  # 300 elements: XP.sum takes the BLAS path
+    a[:3] = [[np.inf, 1.0, np.nan], [1.0, 2.0, 3.0], [-np.inf, 0.0, 1.0]]
     with np.errstate(invalid="ignore"):  # inf - inf warns, as it does in np.sum
-        np.testing.assert_array_equal(XP.sum(a, axis=0), [np.nan, 3.0, np.nan])
-    np.testing.assert_array_equal(XP.sum(a, axis=1), [np.nan, 6.0, -np.inf])
-    np.testing.assert_array_equal(XP.sum(a[:, :2], axis=1), [np.inf, 3.0, -np.inf])
-    assert XP.sum(np.zeros((0, 3)), axis=0).tolist() == [0.0, 0.0, 0.0]
-    assert XP.sum(np.zeros((4, 0)), axis=1).tolist() == [0.0] * 4
-    assert XP.sum(np.zeros((0, 3)), axis=1).shape == (0,)
+        np.testing.assert_array_equal(XP.sum(a, axis=0), [np.nan, 100.0, np.nan])
+        np.testing.assert_array_equal(backend._sum_2d(a, 0, False), [np.nan, 100.0, np.nan])
+    np.testing.assert_array_equal(XP.sum(a, axis=1)[:4], [np.nan, 6.0, -np.inf, 3.0])
+    np.testing.assert_array_equal(XP.sum(a[:, :2].copy(), axis=1)[:3], [np.inf, 3.0, -np.inf])
+    for shape, axis, want in (((0, 3), 0, [0.0] * 3), ((4, 0), 1, [0.0] * 4), ((0, 3), 1, [])):
+        for got in (XP.sum(np.zeros(shape), axis=axis), backend._sum_2d(np.zeros(shape), axis, 0)):
+            assert got.tolist() == want
 
 
 def test_blas_sums_are_at_least_as_accurate_as_numpy_s():

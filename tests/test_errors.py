@@ -255,6 +255,14 @@ def test_every_loss_refuses_an_empty_batch_with_every_reduction(loss, reduction,
         loss(t((0, 1), requires_grad=True), np.zeros((0, 1)), reduction=reduction)
 
 
+def test_mean_of_integers_is_a_float_mean(device):
+    labels = tg.Tensor(np.array([[1, 2], [4, 6]], dtype=np.int64), device=device)
+    assert labels.mean().item() == pytest.approx(13 / 4)
+    np.testing.assert_allclose(labels.mean(axis=0).numpy(), [2.5, 4.0])
+    assert backend.is_floating(labels.mean(axis=1).dtype)
+    assert tg.Tensor(np.array([True, False, True, True]), device=device).mean().item() == 0.75
+
+
 def test_mean_of_nothing_is_an_error_not_nan(no_warnings):
     empty = t((0, 3), requires_grad=True)
     with pytest.raises(ValueError, match=r"Mean: .*axis None of an empty tensor.*\(0, 3\)"):

@@ -77,13 +77,16 @@ def _sum_2d(a: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray | None:
 
 
 def _reduce(ufunc: Any, a: Any, axis: Any, keepdims: bool, dtype: Any = None) -> Any:
-    """``ufunc.reduce``, with two shortcuts for NumPy matrices: float sums over one axis go through
-    BLAS (``_sum_2d``); maxima and minima over the last axis of a C-contiguous (N >= 64, C <= 16)
-    matrix go through a transposed copy: NumPy reduces each short row in its own inner loop, 3-6x
-    slower (1024 x 10 float32 logits: 42 us for the row maxima, 8 us through the copy)."""
+    """``ufunc.reduce``, with two shortcuts for NumPy matrices:
+
+    - float sums over one axis go through BLAS (``_sum_2d``), from 256 elements (below that the
+      call costs more than it saves);
+    - maxima and minima over the last axis of a C-contiguous (N >= 64, C <= 16) matrix go
+      through a transposed copy: NumPy reduces each short row in its own inner loop, 3-6x
+      slower (1024 x 10 float32 logits: 42 us for the row maxima, 8 us through the copy)."""
     if type(a) is np.ndarray and a.ndim == 2:
         if ufunc is np.add:
-            if dtype is None and a.dtype.char in "fd":
+            if axis is not None and a.size >= 256 and dtype is None and a.dtype.char in "fd":
                 out = _sum_2d(a, axis, keepdims)
                 if out is not None:
                     return out

@@ -229,7 +229,9 @@ class Mean(Function):
             self.count *= a.shape[d]
         if self.count == 0 and 0 not in _reduced_shape(a.shape, axis):  # 0/0, not NaN
             raise ValueError(f"the mean over axis {axis} of an empty tensor is undefined")
-        return self.xp.mean(a, axis=axis, keepdims=keepdims)
+        if not backend.is_floating(a.dtype):  # integers and bools: a float64 mean, as NumPy's
+            a = self.xp.astype(a, self.xp.float64)
+        return self.xp.sum(a, axis=axis, keepdims=keepdims) / self.count  # np.mean, minus 4 us
 
     def backward(self, g):
         return _expand(self.xp, g / self.count, self.shape, self.axis, self.keepdims)
