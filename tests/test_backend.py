@@ -49,11 +49,13 @@ def _assert_sum_close(got, a, axis, keepdims):
 @pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("axis", [0, 1, -1, -2, (0,), (1,)])
 @pytest.mark.parametrize("keepdims", [False, True])
-def test_matrix_sums_over_one_axis_go_through_blas(dtype, order, axis, keepdims):
+def test_matrix_sums_over_one_axis_go_through_blas(dtype, order, axis, keepdims, monkeypatch):
     a = np.asarray(np.random.default_rng(0).normal(size=(300, 7)) + 2.0, dtype=dtype, order=order)
-    out = backend._sum_2d(a, axis, keepdims)
-    assert out is not None  # the fast path is taken ...
+    calls = []
+    real = backend._sum_2d
+    monkeypatch.setattr(backend, "_sum_2d", lambda *args: calls.append(real(*args)) or calls[-1])
     got = XP.sum(a, axis=axis, keepdims=keepdims)
+    assert len(calls) == 1 and calls[0] is not None  # the fast path is taken ...
     want = np.sum(a, axis=axis, keepdims=keepdims)
     assert got.dtype == want.dtype and got.shape == want.shape  # ... with NumPy's dtype and shape
     _assert_sum_close(got, a, axis, keepdims)
@@ -67,11 +69,12 @@ _R = np.random.default_rng(2)
 @pytest.mark.parametrize(
     "a",
     [
-        _R.normal(size=(6, 4))[::2],  # strided: no BLAS
-        _R.normal(size=(6, 4))[:, ::2],
+        _R.normal(size=(32, 50)),  # under 64 rows: NumPy's own reduction
+        _R.normal(size=(200, 4))[::2],  # strided: no BLAS
+        _R.normal(size=(100, 4))[:, ::2],
         _R.normal(size=(3, 4, 2)),  # not a matrix
-        _R.integers(-9, 9, size=(5, 3)),  # integers accumulate as NumPy does
-        _R.normal(size=(5, 3)).astype(np.float16),
+        _R.integers(-9, 9, size=(100, 3)),  # integers accumulate as NumPy does
+        _R.normal(size=(100, 3)).astype(np.float16),
     ],
 )
 def test_other_sums_keep_numpy_s_reduction(a, monkeypatch):
@@ -86,7 +89,7 @@ def test_other_sums_keep_numpy_s_reduction(a, monkeypatch):
 
 
 def test_blas_sums_keep_nan_inf_and_empty_axes():
-    a = np.ones((100, 3), dtype=np.float32)  # 300 elements: XP.sum takes the BLAS path
+    a = np.ones((100, 3), dtype=np.float32)  # 100 rows: XP.sum takes the BLAS path
     a[:3] = [[np.inf, 1.0, np.nan], [1.0, 2.0, 3.0], [-np.inf, 0.0, 1.0]]
     with np.errstate(invalid="ignore"):  # inf - inf warns, as it does in np.sum
         np.testing.assert_array_equal(XP.sum(a, axis=0), [np.nan, 100.0, np.nan])
