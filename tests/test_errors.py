@@ -244,8 +244,9 @@ def test_width_mismatch_on_another_backend_and_in_a_plain_linear():
 
 # ====================================================================== 8. empty batches
 # Also: test_functional.py::test_empty_batch_is_an_error_not_nan (mse, bce, cross_entropy),
-# test_data.py::test_empty_and_zero_dimensional_inputs (DataLoader), test_train.py::
-# test_bad_fit_arguments_give_clear_errors (empty loaders), ::test_predict_bad_inputs.
+# test_data.py::test_empty_and_zero_dimensional_inputs (DataLoader), test_train_loop.py::
+# test_bad_fit_arguments_give_clear_errors (empty loaders), test_train_inference.py::
+# test_predict_bad_inputs.
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -297,9 +298,9 @@ def test_fit_and_evaluate_refuse_an_empty_batch_naming_it():
 # test_batch_size_not_an_int; train_val_split: test_split_errors.
 
 # ====================================================================== 10. optimizers
-# Covered by test_optim.py::test_bad_arguments_raise_value_error_naming_the_value (bad lr, betas,
-# eps, momentum, weight_decay, nesterov; empty parameter lists and groups; tensors that need no
-# grad; non-leaves; duplicates), ::test_non_tensor_param_is_also_a_type_error,
+# Covered by test_optim_optimizer.py::test_bad_arguments_raise_value_error_naming_the_value
+# (bad lr, betas, eps, momentum, weight_decay, nesterov; empty parameter lists and groups;
+# tensors that need no grad; non-leaves; duplicates), ::test_non_tensor_param_is_also_a_type_error,
 # ::test_wrong_gradient_shape_raises; schedulers in test_lr_scheduler.py.
 
 # ====================================================================== 11. checkpoints

@@ -2,13 +2,15 @@
 
 Covered elsewhere (not repeated here):
 - a non-finite loss stops ``fit`` naming epoch and step, and a ``ModelCheckpoint`` file keeps the
-  last good epoch: test_train.py::test_nan_loss_stops_with_epoch_and_step_and_keeps_the_last_
+  last good epoch: test_train_loop.py::test_nan_loss_stops_with_epoch_and_step_and_keeps_the_last_
   good_checkpoint and ::test_inf_loss_is_also_caught;
-- Ctrl-C / KeyboardInterrupt in ``fit`` outside a write: test_train.py::test_keyboard_interrupt_
-  from_a_callback_returns_the_history and ::test_ctrl_c_finishes_the_current_step_then_stops;
+- Ctrl-C / KeyboardInterrupt in ``fit`` outside a write: test_train_loop.py::test_keyboard_
+  interrupt_from_a_callback_returns_the_history and ::test_ctrl_c_finishes_the_current_step_then_
+  stops;
 - KeyboardInterrupt inside ``tinygrad_mlp.save``: test_io.py::test_interrupted_write_keeps_the_
   previous_file_intact (previous file byte-identical, no temporary file left);
-- 10,000 training steps with flat memory: test_train.py::test_ten_thousand_steps_keep_memory_flat;
+- 10,000 training steps with flat memory: test_train_loop.py::test_ten_thousand_steps_keep_
+  memory_flat;
 - backward through a 100,000-op chain: test_graph.py::test_deep_chain_of_100000_ops_is_iterative.
 """
 
