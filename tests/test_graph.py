@@ -42,6 +42,22 @@ def test_shared_intermediate_used_by_many():
     np.testing.assert_allclose(a.grad.numpy(), e * (1 + 2 * e + 2), rtol=1e-14)
 
 
+def test_chains_skip_the_general_topological_sort_and_graphs_do_not():
+    from tinygrad_mlp.tensor import _chain, _toposort_graph
+
+    x = leaf([0.5, -1.0])
+    a = x * 2.0
+    b = a.exp()
+    chain = b.sum()
+    assert _chain(chain) == [chain, b, a] == _toposort_graph(chain)
+    for graph in ((a * a).sum(), (a * b).sum(), (b + a).sum()):  # a reached twice
+        assert _chain(graph) is None
+        order = _toposort_graph(graph)
+        assert order[0] is graph and order[-1] is a  # every user before what it uses
+    graph.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp(2 * x.numpy()) + 2)
+
+
 def test_gradients_accumulate_across_backward_calls():
     a = leaf([1.0, 2.0])
     (a * 3.0).sum().backward()

@@ -337,6 +337,28 @@ def _initial_grad(root: Tensor, grad: Any) -> Any:
 
 def _toposort(root: Tensor) -> list[Tensor]:
     """Non-leaf tensors reachable from ``root``, each after every tensor that uses it."""
+    chain = _chain(root)
+    return chain if chain is not None else _toposort_graph(root)
+
+
+def _chain(root: Tensor) -> list[Tensor] | None:
+    """The non-leaf tensors from ``root`` down when each has at most one non-leaf input, once (a
+    chain, such as loss <- fused MLP stack: that order needs no visited set); None otherwise."""
+    order: list[Tensor] = []
+    node: Tensor | None = root
+    while node is not None:
+        inputs = _inputs_of(node)
+        order.append(node)
+        node = None
+        for inp in inputs:
+            if inp._ctx is not None:
+                if node is not None:
+                    return None  # a second non-leaf input (or the same one twice)
+                node = inp
+    return order
+
+
+def _toposort_graph(root: Tensor) -> list[Tensor]:
     order: list[Tensor] = []
     visited: set[int] = set()
     stack: list[tuple[Tensor, bool]] = [(root, False)]
@@ -349,17 +371,21 @@ def _toposort(root: Tensor) -> list[Tensor]:
             continue
         visited.add(id(node))
         stack.append((node, True))
-        inputs = node._ctx.inputs
-        if inputs is None:
-            raise RuntimeError(
-                "trying to backward through the graph a second time (its saved arrays were freed "
-                "by the first backward); call backward(retain_graph=True) the first time"
-            )
-        for inp in inputs:
+        for inp in _inputs_of(node):
             if inp._ctx is not None and id(inp) not in visited:
                 stack.append((inp, False))
     order.reverse()
     return order
+
+
+def _inputs_of(node: Tensor) -> tuple[Tensor, ...]:
+    inputs = node._ctx.inputs
+    if inputs is None:
+        raise RuntimeError(
+            "trying to backward through the graph a second time (its saved arrays were freed "
+            "by the first backward); call backward(retain_graph=True) the first time"
+        )
+    return inputs
 
 
 def _run_backward(root: Tensor, seed: Any, retain_graph: bool) -> None:
