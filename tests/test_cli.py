@@ -37,10 +37,32 @@ def test_console_script_is_installed(tmp_path):
     "argv",
     [
         ["train", "--dataset", "moons", "--epochs", "2"],
-        ["train", "--dataset", "breast-cancer", "--epochs", "2", "--optimizer", "momentum",
-         "--lr", "0.05"],
-        ["train", "--layers", "64,32,10", "--loss", "mse", "--activation", "sigmoid",
-         "--optimizer", "sgd", "--lr", "0.5", "--epochs", "2"],
+        [
+            "train",
+            "--dataset",
+            "breast-cancer",
+            "--epochs",
+            "2",
+            "--optimizer",
+            "momentum",
+            "--lr",
+            "0.05",
+        ],
+        [
+            "train",
+            "--layers",
+            "64,32,10",
+            "--loss",
+            "mse",
+            "--activation",
+            "sigmoid",
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "0.5",
+            "--epochs",
+            "2",
+        ],
     ],
 )
 def test_train_variants_write_their_outputs(tmp_path, argv):
@@ -70,8 +92,12 @@ def test_bad_layers_string(capsys):
 
 
 def test_module_entry_point_help():
-    done = subprocess.run([sys.executable, "-m", "tinygrad_mlp.cli", "--help"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "tinygrad_mlp.cli", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0 and "train" in done.stdout
 
 

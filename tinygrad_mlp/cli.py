@@ -172,22 +172,41 @@ def fit_model(config, X_train, y_train, X_test, y_test, args):
     from . import data, nn, train
 
     out_act, loss_fn = make_loss(config)
-    model = nn.MLP(config["sizes"], activation=config["activation"], output_activation=out_act,
-                   seed=config["seed"], device=config["device"])
+    model = nn.MLP(
+        config["sizes"],
+        activation=config["activation"],
+        output_activation=out_act,
+        seed=config["seed"],
+        device=config["device"],
+    )
     optimizer = make_optimizer(config["optimizer"], model.parameters(), config["lr"])
-    loader = data.DataLoader(X_train, y_train, batch_size=config["batch_size"], shuffle=True,
-                             seed=config["seed"], device=config["device"])
+    loader = data.DataLoader(
+        X_train,
+        y_train,
+        batch_size=config["batch_size"],
+        shuffle=True,
+        seed=config["seed"],
+        device=config["device"],
+    )
     val = data.DataLoader(X_test, y_test, batch_size=1024, shuffle=False, device=config["device"])
-    history = train.fit(model, loss_fn, optimizer, loader, val_loader=val, epochs=config["epochs"],
-                        progress=not args.no_progress)
+    history = train.fit(
+        model,
+        loss_fn,
+        optimizer,
+        loader,
+        val_loader=val,
+        epochs=config["epochs"],
+        progress=not args.no_progress,
+    )
     return model, history, loss_fn
 
 
 def test_metrics(model, loss_fn, X_test, y_test, config) -> dict[str, Any]:
     from . import data, train
 
-    loader = data.DataLoader(X_test, y_test, batch_size=1024, shuffle=False,
-                             device=config["device"])
+    loader = data.DataLoader(
+        X_test, y_test, batch_size=1024, shuffle=False, device=config["device"]
+    )
     result = train.evaluate(model, loss_fn, loader)
     return {"test_accuracy": float(result["accuracy"]), "test_loss": float(result["loss"])}
 
