@@ -42,6 +42,7 @@ def test_quick_run_writes_valid_json_markdown_and_plot(tmp_path):
         "tinygrad_variant",
         "device_notes",
         "elapsed_s",
+        "noise",
     ):
         assert key in results, key
     for key in (
@@ -74,6 +75,9 @@ def test_quick_run_writes_valid_json_markdown_and_plot(tmp_path):
     assert [t["id"] for t in results["targets"]] == [t[0] for t in report.TARGETS]
     md = (tmp_path / "bench-quick.md").read_text()
     assert "## Targets" in md and "64-64-16-10" in md
+    assert results["noise"] == report.noise(results)
+    disturbed = "- WARNING: a disturbed run: " in md
+    assert disturbed == results["noise"]["disturbed"] != ("- noise: an undisturbed run" in md)
     assert (tmp_path / "bench-quick-step-time.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -201,6 +205,31 @@ def test_targets_are_judged_from_the_ratios():
     assert by_id["gpu_speedup_b8192"]["met"] is None
     assert "no GPU" in by_id["gpu_speedup_b8192"]["status"]
     assert by_id["step_vs_torch_cpu"]["status"].startswith("not measured")
+
+
+def test_noisy_timings_mark_a_run_as_disturbed():
+    from tinygrad_mlp.bench.markdown import _noise_line
+
+    res = _fake_results({32: 1.0, 128: 2.0}, {32: 1.0, 128: 2.0})
+    for step, iqr in zip(res["steps"], (0.05, 0.2, 0.1, 0.0), strict=True):
+        step["time"]["iqr"] = iqr  # 5% / 10% / 5% / 0% of the medians
+    res["epoch"] = {"results": [{"impl": "torch", "epoch_times_s": [1.0, 1.19, 1.1]}]}
+    quiet = report.noise(res)
+    assert quiet["disturbed"] is False and quiet["noisy_steps"] == quiet["noisy_epochs"] == []
+    assert _noise_line(res).startswith("- noise: an undisturbed run")
+
+    res["steps"][0]["time"]["iqr"] = 0.11  # 11% of 1.0
+    res["epoch"]["results"].append({"impl": "tinygrad", "epoch_times_s": [1.0, 1.3, 1.1]})
+    noisy = report.noise(res)
+    assert noisy["disturbed"] is True
+    assert [(s["case"], s["impl"]) for s in noisy["noisy_steps"]] == [
+        ("n float32 b32 cpu", "tinygrad")
+    ]
+    assert noisy["noisy_steps"][0]["iqr_over_median"] == pytest.approx(0.11)
+    assert [e["impl"] for e in noisy["noisy_epochs"]] == ["tinygrad"]
+    text = _noise_line(res)
+    assert text.startswith("- WARNING: a disturbed run: 1 of 4 step timings")
+    assert "n float32 b32 cpu tinygrad 11%" in text and "tinygrad 1.30x" in text
 
 
 @pytest.mark.skipif(not torch_installed(), reason="PyTorch is optional")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .report import step_index
+from .report import noise, step_index
 
 
 def _ms(seconds: float | None) -> str:
@@ -61,7 +61,35 @@ def _header(results: dict[str, Any]) -> list[str]:
             f"- WARNING: the machine was busy (load {load} on {meta['cpu_count']} CPUs): "
             "other processes competed for the cores, timings are noisy"
         )
-    return lines
+    return lines + [_noise_line(results)]
+
+
+def _noise_line(results: dict[str, Any]) -> str:
+    """One line: an undisturbed run, or a warning naming the noisiest timings."""
+    n = results.get("noise") or noise(results)
+    iqr, spread = f"{n['iqr_limit'] * 100:.0f}%", f"{n['epoch_spread_limit']}x"
+    if not n["disturbed"]:
+        return (
+            f"- noise: an undisturbed run (every step timing's IQR <= {iqr} of its median; each "
+            f"implementation's epoch times within {spread} of each other)"
+        )
+    parts = []
+    if n["noisy_steps"]:
+        worst = ", ".join(
+            f"{s['case']} {s['impl']} {s['iqr_over_median'] * 100:.0f}%"
+            for s in n["noisy_steps"][:3]
+        )
+        parts.append(
+            f"{len(n['noisy_steps'])} of {n['step_timings']} step timings have an IQR over "
+            f"{iqr} of their median (worst: {worst})"
+        )
+    if n["noisy_epochs"]:
+        worst = ", ".join(f"{e['impl']} {e['spread']:.2f}x" for e in n["noisy_epochs"])
+        parts.append(f"epoch times of one implementation differ by over {spread} ({worst})")
+    return (
+        "- WARNING: a disturbed run: " + "; ".join(parts) + ". The machine was shared or busy: "
+        "compare and commit ratios from an undisturbed run"
+    )
 
 
 def _targets(results: dict[str, Any]) -> list[str]:

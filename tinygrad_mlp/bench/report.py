@@ -123,6 +123,39 @@ def _why_missing(key: str, results: dict[str, Any]) -> str:
     return "not measured in this run"
 
 
+# ---------------------------------------------------------------------- noise
+NOISE_IQR = 0.10  # a step timing is noisy when its IQR is over 10% of its median
+NOISE_EPOCH_SPREAD = 1.2  # epochs are noisy when an implementation's slowest is 1.2x its fastest
+
+
+def noise(results: dict[str, Any]) -> dict[str, Any]:
+    """The timings of a run that are too spread to trust; ``disturbed`` when there is any.
+
+    On a shared machine another tenant can slow some repeats or one epoch; the median absorbs a
+    little of that, not a whole disturbed stretch. Ratios from an undisturbed run are the ones
+    to compare and commit."""
+    steps = []
+    for r in results.get("steps", []):
+        t = r.get("time") or {}
+        if t.get("iqr") is not None and t.get("median") and t["iqr"] > NOISE_IQR * t["median"]:
+            case = f"{r['network']} {r['dtype']} b{r['batch']} {r['device']}"
+            spread = t["iqr"] / t["median"]
+            steps.append({"case": case, "impl": r["impl"], "iqr_over_median": spread})
+    epochs = []
+    for r in (results.get("epoch") or {}).get("results", []):
+        times = r.get("epoch_times_s") or []
+        if len(times) > 1 and min(times) > 0 and max(times) > NOISE_EPOCH_SPREAD * min(times):
+            epochs.append({"impl": r["impl"], "spread": max(times) / min(times)})
+    return {
+        "iqr_limit": NOISE_IQR,
+        "epoch_spread_limit": NOISE_EPOCH_SPREAD,
+        "step_timings": len(results.get("steps", [])),
+        "noisy_steps": sorted(steps, key=lambda s: -s["iqr_over_median"]),
+        "noisy_epochs": epochs,
+        "disturbed": bool(steps or epochs),
+    }
+
+
 # ---------------------------------------------------------------------- files
 def write_all(results: dict[str, Any], out_dir: str, stem: str, plots: bool = True) -> list[str]:
     """Write ``{stem}.json``, ``{stem}.md`` and the PNG plots into ``out_dir``; their paths."""

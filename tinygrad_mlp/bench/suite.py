@@ -310,6 +310,7 @@ def run_suite(cfg: Config, argv: list[str] | None = None, log=_log) -> dict[str,
         results["epoch"] = _run_epoch(cfg, log)
     results["torch"] = _run_torch_part(cfg, list(requested), results, log)
     results["targets"] = report.targets(results)
+    results["noise"] = report.noise(results)
     results["elapsed_s"] = time.perf_counter() - start
     results["meta"]["load_average_end"] = harness.load_average()
     return results
