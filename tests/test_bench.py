@@ -43,8 +43,13 @@ def test_quick_run_writes_valid_json_markdown_and_plot(tmp_path):
         "device_notes",
         "elapsed_s",
         "noise",
+        "probe",
     ):
         assert key in results, key
+    probe = results["probe"]  # --quick: no PyTorch, so no probe after it
+    assert list(probe["seconds"]) == ["start", "after the steps", "after the epochs"]
+    assert all(t > 0 for t in probe["seconds"].values())
+    assert probe["spread"] == max(probe["seconds"].values()) / min(probe["seconds"].values())
     for key in (
         "date",
         "command",
@@ -230,6 +235,21 @@ def test_noisy_timings_mark_a_run_as_disturbed():
     text = _noise_line(res)
     assert text.startswith("- WARNING: a disturbed run: 1 of 4 step timings")
     assert "n float32 b32 cpu tinygrad 11%" in text and "tinygrad 1.30x" in text
+
+
+def test_a_speed_probe_that_moved_marks_a_run_as_disturbed():
+    from tinygrad_mlp.bench.markdown import _noise_line
+
+    res = _fake_results({32: 1.0}, {32: 1.0})
+    res["probe"] = {"workload": "w", "seconds": {"start": 1e-3, "after the steps": 1.15e-3}}
+    res["probe"]["spread"] = 1.15
+    assert report.noise(res)["disturbed"] is False
+    assert "start 1.000 ms, after the steps 1.150 ms, within 1.2x" in _noise_line(res)
+    res["probe"]["seconds"]["after PyTorch"] = 1.5e-3
+    res["probe"]["spread"] = 1.5
+    assert report.noise(res)["disturbed"] is True
+    assert "the machine changed speed during the run" in _noise_line(res)
+    assert "(1.50x apart)" in _noise_line(res)
 
 
 @pytest.mark.skipif(not torch_installed(), reason="PyTorch is optional")

@@ -68,12 +68,22 @@ def _noise_line(results: dict[str, Any]) -> str:
     """One line: an undisturbed run, or a warning naming the noisiest timings."""
     n = results.get("noise") or noise(results)
     iqr, spread = f"{n['iqr_limit'] * 100:.0f}%", f"{n['epoch_spread_limit']}x"
+    probe = results.get("probe")
+    if probe:
+        times = ", ".join(f"{k} {v * 1e3:.3f} ms" for k, v in probe["seconds"].items())
+        probe_text = f"speed probe ({probe['workload']}): {times}"
     if not n["disturbed"]:
         return (
             f"- noise: an undisturbed run (every step timing's IQR <= {iqr} of its median; each "
-            f"implementation's epoch times within {spread} of each other)"
+            f"implementation's epoch times within {spread} of each other"
+            + (f"; {probe_text}, within {n['probe_spread_limit']}x)" if probe else ")")
         )
     parts = []
+    if n.get("probe_spread") and n["probe_spread"] > n["probe_spread_limit"]:
+        parts.append(
+            f"the machine changed speed during the run: {probe_text} "
+            f"({n['probe_spread']:.2f}x apart)"
+        )
     if n["noisy_steps"]:
         worst = ", ".join(
             f"{s['case']} {s['impl']} {s['iqr_over_median'] * 100:.0f}%"

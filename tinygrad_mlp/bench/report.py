@@ -126,14 +126,16 @@ def _why_missing(key: str, results: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------- noise
 NOISE_IQR = 0.10  # a step timing is noisy when its IQR is over 10% of its median
 NOISE_EPOCH_SPREAD = 1.2  # epochs are noisy when an implementation's slowest is 1.2x its fastest
+NOISE_PROBE_SPREAD = 1.2  # the machine changed speed when the probe's slowest is 1.2x its fastest
 
 
 def noise(results: dict[str, Any]) -> dict[str, Any]:
-    """The timings of a run that are too spread to trust; ``disturbed`` when there is any.
+    """The timings of a run that are too spread to trust; ``disturbed`` when there is any, or
+    when the speed probe (one fixed workload timed between the parts of the run) moved.
 
-    On a shared machine another tenant can slow some repeats or one epoch; the median absorbs a
-    little of that, not a whole disturbed stretch. Ratios from an undisturbed run are the ones
-    to compare and commit."""
+    On a shared machine another tenant can slow some repeats, one epoch, or whole minutes; the
+    median absorbs a little of that, not a disturbed stretch. Ratios from an undisturbed run are
+    the ones to compare and commit."""
     steps = []
     for r in results.get("steps", []):
         t = r.get("time") or {}
@@ -146,13 +148,17 @@ def noise(results: dict[str, Any]) -> dict[str, Any]:
         times = r.get("epoch_times_s") or []
         if len(times) > 1 and min(times) > 0 and max(times) > NOISE_EPOCH_SPREAD * min(times):
             epochs.append({"impl": r["impl"], "spread": max(times) / min(times)})
+    probe = (results.get("probe") or {}).get("spread")
+    speed_changed = probe is not None and probe > NOISE_PROBE_SPREAD
     return {
         "iqr_limit": NOISE_IQR,
         "epoch_spread_limit": NOISE_EPOCH_SPREAD,
+        "probe_spread_limit": NOISE_PROBE_SPREAD,
         "step_timings": len(results.get("steps", [])),
         "noisy_steps": sorted(steps, key=lambda s: -s["iqr_over_median"]),
         "noisy_epochs": epochs,
-        "disturbed": bool(steps or epochs),
+        "probe_spread": probe,
+        "disturbed": bool(steps or epochs or speed_changed),
     }
 
 

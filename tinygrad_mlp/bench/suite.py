@@ -276,6 +276,29 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+PROBE = ("784-512-128-64-10", 128, "float32")  # the probe: this step's GEMM floor
+
+
+def _speed_probe(cfg: Config) -> Callable[[str], None]:
+    """``probe(label)`` times one fixed BLAS workload (the matrix products of a 784-512-128-64-10
+    step at batch 128, float32) and files it under ``label``. Called between the parts of a run,
+    it shows whether the machine kept its speed: the parts (steps, epochs, PyTorch in its own
+    process) are only comparable if it did. On a shared VM, whole minutes can run 1.5x slower."""
+    net, batch, dtype = PROBE
+    fn = gemm_floor(NETWORKS[net], batch, dtype, seed=cfg.seed)
+    seconds: dict[str, float] = {}
+
+    def probe(label: str) -> None:
+        stats = harness.interleaved(
+            {"probe": fn}, repeats=3 if cfg.quick else 7, warmup=2, min_sample_s=cfg.min_sample_s
+        )
+        seconds[label] = stats["probe"].median
+
+    probe.seconds = seconds  # type: ignore[attr-defined]
+    probe.workload = f"GEMM floor of {net}, batch {batch}, {dtype}"  # type: ignore[attr-defined]
+    return probe
+
+
 def run_suite(cfg: Config, argv: list[str] | None = None, log=_log) -> dict[str, Any]:
     """Run everything ``cfg`` asks for; the results as one JSON-ready dict."""
     start = time.perf_counter()
@@ -300,15 +323,27 @@ def run_suite(cfg: Config, argv: list[str] | None = None, log=_log) -> dict[str,
         "epoch": None,
     }
     cfg = dataclasses.replace(cfg, devices=tuple(devices))
+    probe = _speed_probe(cfg)
+    probe("start")
     for device in devices:
         records, variant = bench_steps(cfg, device, log)
         results["steps"] += records
         results["tinygrad_variant"] = variant
+    probe("after the steps")
     if cfg.overhead:
         results["overhead"] = bench_overhead(cfg, log)
     if cfg.epoch:
         results["epoch"] = _run_epoch(cfg, log)
+        probe("after the epochs")
     results["torch"] = _run_torch_part(cfg, list(requested), results, log)
+    if cfg.torch:
+        probe("after PyTorch")
+    times = probe.seconds
+    results["probe"] = {
+        "workload": probe.workload,
+        "seconds": times,
+        "spread": max(times.values()) / min(times.values()),
+    }
     results["targets"] = report.targets(results)
     results["noise"] = report.noise(results)
     results["elapsed_s"] = time.perf_counter() - start
