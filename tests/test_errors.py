@@ -104,6 +104,14 @@ def test_negative_label_of_any_signed_dtype_is_named(device, dtype, classes):
     F._check_labels(tg.Tensor(np.array([0, 1, 2], dtype=dtype), device=device), classes)
 
 
+def test_negative_byte_swapped_labels_are_named():
+    """Internal code may wrap any NumPy array with ``Tensor._make``, byte order included."""
+    for dtype in (">i8", ">i4", ">i2"):
+        labels = tg.Tensor._make(np.array([0, -1, 1], dtype=dtype), False, None)
+        with pytest.raises(ValueError, match=r"label -1 is outside \[0, 3\)"):
+            F._check_labels(labels, 3)
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8])
 def test_narrow_label_dtypes_give_the_int64_loss_and_gradient(device, dtype):
     """300 rows and 300 classes: positions and class indices past 127/255 must not wrap."""

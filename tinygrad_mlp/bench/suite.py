@@ -280,10 +280,11 @@ PROBE = ("784-512-128-64-10", 128, "float32")  # the probe: this step's GEMM flo
 
 
 def _speed_probe(cfg: Config) -> Callable[[str], None]:
-    """``probe(label)`` times one fixed BLAS workload (the matrix products of a 784-512-128-64-10
-    step at batch 128, float32) and files it under ``label``. Called between the parts of a run,
-    it shows whether the machine kept its speed: the parts (steps, epochs, PyTorch in its own
-    process) are only comparable if it did. On a shared VM, whole minutes can run 1.5x slower."""
+    """``probe(label)`` times one fixed NumPy BLAS workload (the matrix products of a
+    784-512-128-64-10 step at batch 128, float32) and files it under ``label``. Called between
+    the parts of a run, it shows whether the host CPU kept its speed: the parts (steps, epochs,
+    PyTorch in its own process) are only comparable if it did. On a shared VM, whole minutes
+    can run 1.5x slower. It says nothing of a GPU's speed."""
     net, batch, dtype = PROBE
     fn = gemm_floor(NETWORKS[net], batch, dtype, seed=cfg.seed)
     seconds: dict[str, float] = {}
@@ -336,7 +337,7 @@ def run_suite(cfg: Config, argv: list[str] | None = None, log=_log) -> dict[str,
         results["epoch"] = _run_epoch(cfg, log)
         probe("after the epochs")
     results["torch"] = _run_torch_part(cfg, list(requested), results, log)
-    if cfg.torch:
+    if results["torch"].get("status") == "ok":
         probe("after PyTorch")
     times = probe.seconds
     results["probe"] = {
