@@ -183,3 +183,70 @@ def test_unsigned_view_reads_negative_integers_as_large_ones_without_a_copy():
     strict = backend.namespace_for("array_api_strict").asarray([1, 2])
     assert backend.unsigned_view(strict) is None
     assert backend.unsigned_view(np.array([-1], dtype=">i8")) is None  # byte-swapped: no view
+
+
+# ---------------------------------------------------------------------- add_scaled_ (optimizers)
+BIG = backend._AXPY_MIN_SIZE  # the smallest array that goes through BLAS axpy
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(BIG,), (BIG // 64, 64), (3 * backend._AXPY_CHUNK + 7,), (10,)])
+def test_add_scaled_matches_numpy_in_place(dtype, shape):
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal(shape).astype(dtype)
+    x = rng.standard_normal(shape).astype(dtype)
+    expected = y + np.asarray(-0.37, dtype) * x
+    address = y.__array_interface__["data"][0]
+    backend.add_scaled_(y, x, -0.37)
+    assert y.__array_interface__["data"][0] == address  # the same array, updated in place
+    tol = 1e-6 if dtype == "float32" else 1e-14
+    np.testing.assert_allclose(y, expected, rtol=tol, atol=tol)
+
+
+def test_add_scaled_of_a_big_array_goes_through_blas_when_scipy_is_there(monkeypatch):
+    pytest.importorskip("scipy")
+    calls = []
+    real = backend._load_axpy()[np.dtype("float32")]
+    monkeypatch.setitem(backend._axpy, np.dtype("float32"), lambda *a: calls.append(1) or real(*a))
+    y, x = np.ones(BIG, np.float32), np.ones(BIG, np.float32)
+    backend.add_scaled_(y, x, 2.0)
+    assert calls and np.all(y == 3.0)
+
+
+@pytest.mark.parametrize(
+    "make_y",
+    [
+        lambda: np.ones((64, BIG // 64), np.float32).T,  # not C-contiguous
+        lambda: np.ones((2 * BIG,), np.float32)[::2],  # strided
+        lambda: np.ones(BIG, np.float64),  # dtype differs from x
+    ],
+)
+def test_add_scaled_of_arrays_blas_cannot_take_still_updates_them(make_y):
+    y = make_y()
+    x = np.full(y.shape, 0.5, np.float32)
+    backend.add_scaled_(y, x, 2.0)
+    assert np.all(y == 2.0)
+
+
+def test_add_scaled_never_writes_into_a_read_only_array():
+    y = np.ones(BIG, np.float32)
+    y.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        backend.add_scaled_(y, np.ones(BIG, np.float32), 2.0)
+    assert np.all(y == 1.0)
+
+
+def test_add_scaled_with_alpha_zero_keeps_numpy_s_nan_from_inf():
+    y = np.ones(BIG, np.float32)
+    x = np.ones(BIG, np.float32)
+    x[5] = np.inf
+    with np.errstate(invalid="ignore"):
+        backend.add_scaled_(y, x, 0.0)
+    assert np.isnan(y[5]) and np.all(np.delete(y, 5) == 1.0)
+
+
+def test_add_scaled_without_scipy_takes_numpy(monkeypatch):
+    monkeypatch.setattr(backend, "_axpy", {})
+    y, x = np.ones(BIG, np.float64), np.ones(BIG, np.float64)
+    backend.add_scaled_(y, x, -1.0)
+    assert np.all(y == 0.0)

@@ -248,6 +248,54 @@ def unsigned_view(array: Any) -> Any:
     return None if unsigned is None else array.view(unsigned)
 
 
+_axpy: dict[np.dtype, Any] | None = None  # dtype -> SciPy's BLAS axpy, filled on first use
+
+
+def _load_axpy() -> dict[np.dtype, Any]:
+    global _axpy
+    try:
+        from scipy.linalg import blas
+    except ImportError:
+        _axpy = {}
+    else:
+        _axpy = {np.dtype(np.float32): blas.saxpy, np.dtype(np.float64): blas.daxpy}
+    return _axpy
+
+
+_AXPY_MIN_SIZE = 65536  # smaller updates take NumPy's two passes
+_AXPY_CHUNK = 10_000  # elements per BLAS call: OpenBLAS runs axpy on one thread up to 10,000,
+# and its threads would fight NumPy's own OpenBLAS threads for the cores (10x slower steps)
+
+
+def add_scaled_(y: Any, x: Any, alpha: float) -> None:
+    """``y += alpha * x`` in place: the optimizers' parameter update.
+
+    NumPy computes that in two passes through a temporary; BLAS ``axpy`` does it in one, about
+    2x faster on a large weight matrix. So same-shape, same-dtype float32/float64 NumPy arrays
+    of ``_AXPY_MIN_SIZE`` elements or more (C-contiguous, aligned and writeable: ``flags.carray``)
+    go through SciPy's BLAS when SciPy is installed; anything else, and ``alpha == 0`` (BLAS skips
+    the update, NumPy keeps ``0 * inf = nan``), takes ``y += alpha * x``.
+    """
+    if type(y) is not np.ndarray or type(x) is not np.ndarray or y.size < _AXPY_MIN_SIZE:
+        y += alpha * x  # small arrays: NumPy's call is cheaper than the checks below
+        return
+    routine = (_axpy if _axpy is not None else _load_axpy()).get(y.dtype)
+    if routine is None or alpha == 0 or x.dtype != y.dtype or x.shape != y.shape:
+        y += alpha * x
+        return
+    if not (y.flags.carray and x.flags.carray):  # f2py writes into read-only arrays, copies others
+        y += alpha * x
+        return
+    flat, xs = y.reshape(-1), x.reshape(-1)  # views: flat is updated in place
+    n = flat.shape[0]
+    for start in range(0, n, _AXPY_CHUNK):
+        stop = min(start + _AXPY_CHUNK, n)
+        ys = flat[start:stop]
+        out = routine(xs[start:stop], ys, stop - start, alpha)
+        if out is not ys:  # f2py made a copy after all: keep its result
+            ys[...] = out
+
+
 def is_array(obj: Any) -> bool:
     """True for an array of any backend that has been loaded (NumPy subclasses included)."""
     return type(obj) in _array_types or isinstance(obj, np.ndarray)

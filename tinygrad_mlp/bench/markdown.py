@@ -41,7 +41,8 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"thread env: {({k: v for k, v in meta['thread_env'].items() if v}) or 'none set'}; "
         f"--threads: {meta.get('blas_threads_limit') or 'not set (library defaults)'}",
         f"- tinygrad_mlp step: {results.get('tinygrad_variant')}; source commit "
-        f"{(meta.get('tinygrad_mlp_commit') or 'unknown')[:12]}",
+        f"{(meta.get('tinygrad_mlp_commit') or 'unknown')[:12]}; large parameter updates: "
+        + (f"BLAS axpy of SciPy {scipy}" if (scipy := meta.get("versions", {}).get("scipy")) else "NumPy"),
         f"- PyTorch: {torch.get('status')}"
         + (
             f", torch {tmeta.get('torch')}, {tmeta.get('num_threads')} threads "

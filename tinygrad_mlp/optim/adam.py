@@ -85,7 +85,7 @@ class Adam(Optimizer):
                 grad = grad + wd * p.data
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m *= beta1
-        m += (1.0 - beta1) * grad
+        backend.add_scaled_(m, grad, 1.0 - beta1)
         v *= beta2
         sq = grad * grad
         sq *= 1.0 - beta2
@@ -100,7 +100,7 @@ class Adam(Optimizer):
         denom /= math.sqrt(1.0 - beta2**t)
         denom += eps
         step_size = lr / (1.0 - beta1**t)
-        p.data -= step_size * (m / denom)
+        backend.add_scaled_(p.data, m / denom, -step_size)
 
 
 class AdamW(Adam):

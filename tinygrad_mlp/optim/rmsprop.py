@@ -86,7 +86,7 @@ class RMSprop(Optimizer):
             if g_avg is None:
                 g_avg = state["grad_avg"] = xp.zeros_like(p.data)
             g_avg *= alpha
-            g_avg += (1.0 - alpha) * grad
+            backend.add_scaled_(g_avg, grad, 1.0 - alpha)
             denom = xp.sqrt(v - g_avg * g_avg)
         else:
             denom = xp.sqrt(v)
@@ -97,6 +97,6 @@ class RMSprop(Optimizer):
                 buf = state["momentum_buffer"] = xp.zeros_like(p.data)
             buf *= mu
             buf += grad / denom
-            p.data -= group["lr"] * buf
+            backend.add_scaled_(p.data, buf, -group["lr"])
         else:
-            p.data -= group["lr"] * (grad / denom)
+            backend.add_scaled_(p.data, grad / denom, -group["lr"])

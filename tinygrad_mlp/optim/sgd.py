@@ -70,6 +70,6 @@ class SGD(Optimizer):
             else:
                 buf *= mu
                 damp = 1.0 - group["dampening"]
-                buf += grad if damp == 1.0 else damp * grad
+                backend.add_scaled_(buf, grad, damp)
             grad = grad + mu * buf if group["nesterov"] else buf
-        p.data -= group["lr"] * grad
+        backend.add_scaled_(p.data, grad, -group["lr"])  # p -= lr * g, in one pass
