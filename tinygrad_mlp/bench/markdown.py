@@ -30,6 +30,7 @@ def _header(results: dict[str, Any]) -> list[str]:
         )
     torch = results.get("torch") or {}
     tmeta = torch.get("meta") or {}
+    scipy = meta.get("versions", {}).get("scipy")
     lines = [
         f"- date: {meta['date']}; command: `{meta['command']}`; "
         f"{'QUICK smoke run (not for comparison)' if cfg['quick'] else 'full run'}",
@@ -42,7 +43,7 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"--threads: {meta.get('blas_threads_limit') or 'not set (library defaults)'}",
         f"- tinygrad_mlp step: {results.get('tinygrad_variant')}; source commit "
         f"{(meta.get('tinygrad_mlp_commit') or 'unknown')[:12]}; large parameter updates: "
-        + (f"BLAS axpy of SciPy {scipy}" if (scipy := meta.get("versions", {}).get("scipy")) else "NumPy"),
+        + (f"BLAS axpy of SciPy {scipy}" if scipy else "NumPy (no SciPy)"),
         f"- PyTorch: {torch.get('status')}"
         + (
             f", torch {tmeta.get('torch')}, {tmeta.get('num_threads')} threads "
