@@ -327,3 +327,40 @@ def test_optimizer_on_array_api_strict_matches_numpy(cls, hyper):
         assert isinstance(s.grad.data, STRICT_ARRAY)
         for value in opt_strict.state[s].values():
             assert isinstance(value, int | STRICT_ARRAY)
+
+
+@pytest.mark.parametrize(
+    "cls, hyper", CONFIGS + [(optim.SGD, dict(lr=0.1))], ids=CONFIG_IDS + ["SGD"]
+)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_large_parameters_take_the_blas_update_and_agree_with_numpy_s(
+    cls, hyper, dtype, monkeypatch
+):
+    """Parameters of ``backend._AXPY_MIN_SIZE`` elements or more are updated with BLAS axpy
+    (SciPy's); every optimizer must give what the plain NumPy update gives."""
+    pytest.importorskip("scipy")
+    from tinygrad_mlp import backend
+
+    shape = (backend._AXPY_MIN_SIZE // 128 + 3, 128)  # not a multiple of the BLAS chunk size
+    rng = np.random.default_rng(0)
+    start = rng.standard_normal(shape).astype(dtype)
+    grads = [rng.standard_normal(shape).astype(dtype) for _ in range(3)]
+    calls = []
+    real = backend._load_axpy()[np.dtype(dtype)]
+    monkeypatch.setitem(backend._axpy, np.dtype(dtype), lambda *a: calls.append(1) or real(*a))
+
+    def run() -> np.ndarray:
+        p = Tensor(start, requires_grad=True, dtype=dtype)
+        opt = cls([p], **hyper)
+        for g in grads:
+            p.grad = Tensor(g, dtype=dtype)
+            opt.step()
+            np.testing.assert_array_equal(p.grad.data, g)  # the stored gradient is untouched
+        return p.data
+
+    with_blas = run()
+    assert calls
+    monkeypatch.setattr(backend, "_axpy", {})  # no SciPy: NumPy's two-pass update
+    with_numpy = run()
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(with_blas, with_numpy, rtol=tol, atol=tol)
