@@ -8,13 +8,17 @@ fair yardstick); the harness interleaves and summarises as documented; targets a
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
 from tinygrad_mlp import Tensor
 from tinygrad_mlp import functional as F
-from tinygrad_mlp.bench import harness, impls, report, run
+from tinygrad_mlp.bench import harness, impls, markdown, report, run
 from tinygrad_mlp.bench.reference import NumpyMLP, gemm_floor, gemm_shapes, init_params
 from tinygrad_mlp.bench.torch_runner import run_torch, torch_installed
 
@@ -271,3 +275,28 @@ def test_torch_runner_smoke():
     (rec,) = out["steps"]
     assert (rec["impl"], rec["device"], rec["batch"]) == ("torch", "cpu", 8)
     assert rec["time"]["median"] > 0
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="needs Linux's /proc/stat")
+def test_busy_fraction_sees_another_process_using_a_core():
+    idle = harness.busy_fraction(0.3)
+    assert idle is not None and 0.0 <= idle <= 1.0
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)  # let it start
+        busy = harness.busy_fraction(0.5)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    share_of_one_core = 1.0 / (os.cpu_count() or 1)
+    assert busy is not None and busy >= 0.5 * share_of_one_core
+
+
+def test_the_report_warns_about_a_busy_start_and_not_about_a_trailing_load_average():
+    meta = {"busy_at_start": 0.6, "load_average": [0.1, 0.1, 0.1], "cpu_count": 2}
+    assert "WARNING" in " ".join(markdown._busy_lines(meta))
+    meta = {"busy_at_start": 0.02, "load_average": [1.9, 1.0, 0.5], "cpu_count": 2}
+    lines = markdown._busy_lines(meta)
+    assert "2%" in lines[0] and "WARNING" not in " ".join(lines)
+    meta = {"busy_at_start": None, "load_average": [1.9, 1.0, 0.5], "cpu_count": 2}
+    assert "load 1.9" in " ".join(markdown._busy_lines(meta))

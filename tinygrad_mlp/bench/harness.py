@@ -274,8 +274,33 @@ def load_average() -> list[float] | None:
     return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
 
 
-def environment_info(argv: list[str] | None = None) -> dict[str, Any]:
-    """Everything needed to judge a run: machine, CPU, versions, thread counts, date, command."""
+def _cpu_times() -> tuple[int, int] | None:
+    """(idle, total) jiffies of all CPUs from /proc/stat (None where there is none)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return fields[3] + (fields[4] if len(fields) > 4 else 0), sum(fields)  # idle + iowait
+
+
+def busy_fraction(seconds: float = 1.0) -> float | None:
+    """The share of all CPUs' time that other processes used during ``seconds`` of sleep.
+
+    Unlike the load average (which trails by minutes: a run started right after another one
+    inherits its load), this says whether the cores are in use now. None without /proc/stat.
+    """
+    before = _cpu_times()
+    time.sleep(seconds)
+    after = _cpu_times()
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return round(1.0 - (after[0] - before[0]) / (after[1] - before[1]), 3)
+
+
+def environment_info(argv: list[str] | None = None, busy_seconds: float = 1.0) -> dict[str, Any]:
+    """Everything needed to judge a run: machine, CPU, versions, thread counts, date, command,
+    and how busy the CPUs were over ``busy_seconds`` before it (``busy_fraction``)."""
     import numpy
 
     packages = (
@@ -302,6 +327,7 @@ def environment_info(argv: list[str] | None = None) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "load_average": load_average(),
+        "busy_at_start": busy_fraction(busy_seconds),
         "thread_env": {k: os.environ.get(k) for k in THREAD_ENV_VARS},
         "numpy": numpy.__version__,
         "versions": {p: version_of(p) for p in packages},

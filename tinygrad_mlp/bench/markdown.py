@@ -57,13 +57,26 @@ def _header(results: dict[str, Any]) -> list[str]:
         "implementations interleaved round-robin in one process; spread in the JSON",
     ]
     lines += [f"- {d}: {note}" for d, note in results.get("device_notes", {}).items()]
+    return lines + _busy_lines(meta) + [_noise_line(results)]
+
+
+def _busy_lines(meta: dict[str, Any]) -> list[str]:
+    """A warning when other processes used the CPUs as the run started. The share of CPU time
+    measured just before the run decides (``busy_at_start``); the load average, which trails by
+    minutes (a run right after another one inherits its load), only where that is missing."""
+    busy = meta.get("busy_at_start")
+    if busy is not None:
+        line = f"- CPU time used by other processes just before the run: {busy:.0%}"
+        if busy > 0.25:
+            line += "; WARNING: the machine was busy, timings are noisy"
+        return [line]
     load = (meta.get("load_average") or [0])[0]
     if load > 0.5 * (meta.get("cpu_count") or 1):
-        lines.append(
+        return [
             f"- WARNING: the machine was busy (load {load} on {meta['cpu_count']} CPUs): "
             "other processes competed for the cores, timings are noisy"
-        )
-    return lines + [_noise_line(results)]
+        ]
+    return []
 
 
 def _noise_line(results: dict[str, Any]) -> str:

@@ -311,7 +311,7 @@ def run_suite(cfg: Config, argv: list[str] | None = None, log=_log) -> dict[str,
         for d in cfg.devices
         if d not in devices
     }
-    meta = harness.environment_info(argv)
+    meta = harness.environment_info(argv, busy_seconds=0.2 if cfg.quick else 1.0)
     meta["blas_threads_limit"] = cfg.threads
     meta["gpu"] = _gpu_name() if "cuda" in devices else None
     results: dict[str, Any] = {
