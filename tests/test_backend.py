@@ -196,9 +196,7 @@ def test_add_scaled_matches_numpy_in_place(dtype, shape):
     y = rng.standard_normal(shape).astype(dtype)
     x = rng.standard_normal(shape).astype(dtype)
     expected = y + np.asarray(-0.37, dtype) * x
-    address = y.__array_interface__["data"][0]
     backend.add_scaled_(y, x, -0.37)
-    assert y.__array_interface__["data"][0] == address  # the same array, updated in place
     tol = 1e-6 if dtype == "float32" else 1e-14
     np.testing.assert_allclose(y, expected, rtol=tol, atol=tol)
 
@@ -226,6 +224,35 @@ def test_add_scaled_of_arrays_blas_cannot_take_still_updates_them(make_y):
     x = np.full(y.shape, 0.5, np.float32)
     backend.add_scaled_(y, x, 2.0)
     assert np.all(y == 2.0)
+
+
+def test_add_scaled_reads_a_strided_or_read_only_x_correctly():
+    y = np.zeros(BIG, np.float32)
+    strided = np.arange(2 * BIG, dtype=np.float32)[::2]
+    backend.add_scaled_(y, strided, 1.0)
+    assert np.array_equal(y, strided)
+    frozen = np.arange(BIG, dtype=np.float32)
+    frozen.flags.writeable = False
+    backend.add_scaled_(y, frozen, -1.0)
+    assert np.array_equal(y, strided - frozen)
+
+
+def test_add_scaled_of_overlapping_arrays_equals_numpy_s():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(2 * BIG + 13).astype(np.float32)
+    b = a.copy()
+    backend.add_scaled_(a[1:], a[:-1], 1.0)  # x is y shifted by one element
+    b[1:] += 1.0 * b[:-1]
+    assert np.array_equal(a, b)
+    backend.add_scaled_(a, a, -0.5)  # x is y
+    b += -0.5 * b
+    assert np.array_equal(a, b)
+
+
+def test_add_scaled_keeps_numpy_s_floating_point_errors():
+    y = np.full(BIG, np.finfo(np.float32).max, np.float32)
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+        backend.add_scaled_(y, y.copy(), 1.0)
 
 
 def test_add_scaled_never_writes_into_a_read_only_array():

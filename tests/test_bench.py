@@ -277,10 +277,18 @@ def test_torch_runner_smoke():
     assert rec["time"]["median"] > 0
 
 
+def test_busy_fraction_is_the_non_idle_share_of_the_cpu_time(monkeypatch):
+    readings = iter([(100, 400), (160, 500)])  # (idle, total): 60 of 100 new jiffies idle
+    monkeypatch.setattr(harness, "_cpu_times", lambda: next(readings))
+    assert harness.busy_fraction(0.0) == pytest.approx(0.4)
+    monkeypatch.setattr(harness, "_cpu_times", lambda: None)
+    assert harness.busy_fraction(0.0) is None
+
+
 @pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="needs Linux's /proc/stat")
 def test_busy_fraction_sees_another_process_using_a_core():
-    idle = harness.busy_fraction(0.3)
-    assert idle is not None and 0.0 <= idle <= 1.0
+    quiet = harness.busy_fraction(0.3)
+    assert quiet is not None and 0.0 <= quiet <= 1.0
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.2)  # let it start
@@ -289,7 +297,7 @@ def test_busy_fraction_sees_another_process_using_a_core():
         spinner.kill()
         spinner.wait()
     share_of_one_core = 1.0 / (os.cpu_count() or 1)
-    assert busy is not None and busy >= 0.5 * share_of_one_core
+    assert busy is not None and busy - quiet >= 0.5 * share_of_one_core
 
 
 def test_the_report_warns_about_a_busy_start_and_not_about_a_trailing_load_average():

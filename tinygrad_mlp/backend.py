@@ -271,29 +271,40 @@ def add_scaled_(y: Any, x: Any, alpha: float) -> None:
     """``y += alpha * x`` in place: the optimizers' parameter update.
 
     NumPy computes that in two passes through a temporary; BLAS ``axpy`` does it in one, about
-    2x faster on a large weight matrix. So same-shape, same-dtype float32/float64 NumPy arrays
-    of ``_AXPY_MIN_SIZE`` elements or more (C-contiguous, aligned and writeable: ``flags.carray``)
-    go through SciPy's BLAS when SciPy is installed; anything else, and ``alpha == 0`` (BLAS skips
-    the update, NumPy keeps ``0 * inf = nan``), takes ``y += alpha * x``.
+    2x faster on a large weight matrix. So ``_blas_ok`` arrays (NumPy float32/float64 of one
+    dtype and shape, ``_AXPY_MIN_SIZE`` elements or more, C-contiguous, not overlapping) go
+    through SciPy's BLAS when SciPy is installed; anything else takes ``y += alpha * x``. The BLAS
+    result may differ from NumPy's in the last bit (it fuses the multiply-add), and it emits no
+    NumPy floating-point warnings (under ``np.errstate(over/invalid="raise")`` NumPy runs).
     """
-    if type(y) is not np.ndarray or type(x) is not np.ndarray or y.size < _AXPY_MIN_SIZE:
-        y += alpha * x  # small arrays: NumPy's call is cheaper than the checks below
-        return
-    routine = (_axpy if _axpy is not None else _load_axpy()).get(y.dtype)
-    if routine is None or alpha == 0 or x.dtype != y.dtype or x.shape != y.shape:
+    if type(y) is np.ndarray and type(x) is np.ndarray and y.size >= _AXPY_MIN_SIZE:
+        routine = (_axpy if _axpy is not None else _load_axpy()).get(y.dtype)
+        if routine is not None and _blas_ok(y, x, alpha):
+            flat, xs = y.reshape(-1), x.reshape(-1)  # views: flat is updated in place
+            n = flat.shape[0]
+            for start in range(0, n, _AXPY_CHUNK):
+                stop = min(start + _AXPY_CHUNK, n)
+                ys = flat[start:stop]
+                out = routine(xs[start:stop], ys, stop - start, alpha)
+                if out is not ys:  # f2py made a copy after all: keep its result
+                    ys[...] = out
+            return
+    if alpha == 1:
+        y += x
+    else:
         y += alpha * x
-        return
-    if not (y.flags.carray and x.flags.carray):  # f2py writes into read-only arrays, copies others
-        y += alpha * x
-        return
-    flat, xs = y.reshape(-1), x.reshape(-1)  # views: flat is updated in place
-    n = flat.shape[0]
-    for start in range(0, n, _AXPY_CHUNK):
-        stop = min(start + _AXPY_CHUNK, n)
-        ys = flat[start:stop]
-        out = routine(xs[start:stop], ys, stop - start, alpha)
-        if out is not ys:  # f2py made a copy after all: keep its result
-            ys[...] = out
+
+
+def _blas_ok(y: np.ndarray, x: np.ndarray, alpha: float) -> bool:
+    """Whether BLAS axpy computes ``y += alpha * x`` exactly as NumPy would (up to rounding)."""
+    if alpha == 0 or x.dtype != y.dtype or x.shape != y.shape:
+        return False  # BLAS skips a = 0 (NumPy keeps 0 * inf = nan)
+    if not (y.flags.carray and x.flags.c_contiguous and x.flags.aligned):
+        return False  # f2py would write into a read-only y, and copy a strided one
+    if np.may_share_memory(x, y):
+        return False  # overlapping: BLAS reads values it has already overwritten
+    errors = np.geterr()
+    return "raise" not in (errors["over"], errors["invalid"])
 
 
 def is_array(obj: Any) -> bool:

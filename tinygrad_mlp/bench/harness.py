@@ -29,6 +29,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .. import backend
+
 THREAD_ENV_VARS = (
     "OMP_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
@@ -275,17 +277,21 @@ def load_average() -> list[float] | None:
 
 
 def _cpu_times() -> tuple[int, int] | None:
-    """(idle, total) jiffies of all CPUs from /proc/stat (None where there is none)."""
+    """(idle, total) jiffies of all CPUs from /proc/stat (None where there is none). Idle
+    includes iowait; the total leaves out guest time, which user time already contains."""
     try:
         with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
+            fields = [int(v) for v in f.readline().split()[1:9]]
     except (OSError, ValueError):
         return None
-    return fields[3] + (fields[4] if len(fields) > 4 else 0), sum(fields)  # idle + iowait
+    if len(fields) < 4:
+        return None
+    return fields[3] + (fields[4] if len(fields) > 4 else 0), sum(fields)
 
 
 def busy_fraction(seconds: float = 1.0) -> float | None:
-    """The share of all CPUs' time that other processes used during ``seconds`` of sleep.
+    """The share of the machine's CPU time (all CPUs, not only those this process may use) that
+    others used during ``seconds`` of sleep: other processes, and the hypervisor (steal time).
 
     Unlike the load average (which trails by minutes: a run started right after another one
     inherits its load), this says whether the cores are in use now. None without /proc/stat.
@@ -328,6 +334,7 @@ def environment_info(argv: list[str] | None = None, busy_seconds: float = 1.0) -
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "load_average": load_average(),
         "busy_at_start": busy_fraction(busy_seconds),
+        "blas_axpy": bool(backend._load_axpy()),  # SciPy's axpy for large CPU updates
         "thread_env": {k: os.environ.get(k) for k in THREAD_ENV_VARS},
         "numpy": numpy.__version__,
         "versions": {p: version_of(p) for p in packages},

@@ -30,7 +30,7 @@ def _header(results: dict[str, Any]) -> list[str]:
         )
     torch = results.get("torch") or {}
     tmeta = torch.get("meta") or {}
-    scipy = meta.get("versions", {}).get("scipy")
+    scipy = meta.get("versions", {}).get("scipy") if meta.get("blas_axpy", True) else None
     lines = [
         f"- date: {meta['date']}; command: `{meta['command']}`; "
         f"{'QUICK smoke run (not for comparison)' if cfg['quick'] else 'full run'}",
@@ -42,8 +42,8 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"thread env: {({k: v for k, v in meta['thread_env'].items() if v}) or 'none set'}; "
         f"--threads: {meta.get('blas_threads_limit') or 'not set (library defaults)'}",
         f"- tinygrad_mlp step: {results.get('tinygrad_variant')}; source commit "
-        f"{(meta.get('tinygrad_mlp_commit') or 'unknown')[:12]}; large parameter updates: "
-        + (f"BLAS axpy of SciPy {scipy}" if scipy else "NumPy (no SciPy)"),
+        f"{(meta.get('tinygrad_mlp_commit') or 'unknown')[:12]}; large parameter updates on the "
+        + (f"CPU: BLAS axpy of SciPy {scipy}" if scipy else "CPU: NumPy (no SciPy)"),
         f"- PyTorch: {torch.get('status')}"
         + (
             f", torch {tmeta.get('torch')}, {tmeta.get('num_threads')} threads "
@@ -66,7 +66,7 @@ def _busy_lines(meta: dict[str, Any]) -> list[str]:
     minutes (a run right after another one inherits its load), only where that is missing."""
     busy = meta.get("busy_at_start")
     if busy is not None:
-        line = f"- CPU time used by other processes just before the run: {busy:.0%}"
+        line = f"- CPU time used by others (processes, hypervisor) just before the run: {busy:.0%}"
         if busy > 0.25:
             line += "; WARNING: the machine was busy, timings are noisy"
         return [line]
