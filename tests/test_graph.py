@@ -43,7 +43,7 @@ def test_shared_intermediate_used_by_many():
 
 
 def test_chains_skip_the_general_topological_sort_and_graphs_do_not():
-    from tinygrad_mlp.tensor import _chain, _toposort_graph
+    from tinygrad_mlp.autograd import _chain, _toposort_graph
 
     x = leaf([0.5, -1.0])
     a = x * 2.0

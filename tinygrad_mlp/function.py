@@ -18,7 +18,7 @@ never ``numpy``, so the op runs on every device) and returns one array. ``backwa
 gradient of the loss with respect to that output and returns one gradient per input (a tuple, or a
 single array for one input), ``None`` for inputs whose ``needs_input_grad`` entry is False.
 A gradient may have the *broadcast* shape of the output: the engine reduces it to the input's shape
-and dtype in exactly one place (``tensor.reduce_grad``). Backward must not modify ``grad`` or the
+and dtype in exactly one place (``autograd.reduce_grad``). Backward must not modify ``grad`` or the
 saved arrays in place, and forward must not modify its inputs.
 """
 

@@ -2,7 +2,7 @@
 
 Conventions (see ``function.Function``): arrays come from and go to ``self.xp`` (never ``numpy``);
 ``backward`` returns one gradient per input, ``None`` where ``needs_input_grad`` is False, and may
-return the broadcast (output) shape: the engine reduces it (``tensor.reduce_grad``).
+return the broadcast (output) shape: the engine reduces it (``autograd.reduce_grad``).
 """
 
 from __future__ import annotations
