@@ -36,7 +36,16 @@ from sklearn.utils.validation import check_is_fitted
 from . import backend, nn, optim
 from . import functional as F
 from .data import DataLoader
-from .sklearn_checks import _choice, _dtype_name, _hidden_sizes, _integer, _real
+from .sklearn_checks import (
+    _batch_size,
+    _check_two_classes,
+    _choice,
+    _dtype_name,
+    _encode,
+    _hidden_sizes,
+    _integer,
+    _real,
+)
 from .tensor import Tensor, no_grad
 
 try:  # scikit-learn >= 1.6
@@ -475,33 +484,3 @@ def _add_l2(weights: list[Tensor], coef: float) -> float:
         w.grad.data += coef * w.data
         total += float(xp.sum(w.data * w.data))
     return 0.5 * coef * total
-
-
-def _encode(y: np.ndarray, classes: np.ndarray, where: str) -> np.ndarray:
-    """Indices of ``y`` in ``classes``; ValueError naming labels that are not in it."""
-    unseen = np.setdiff1d(y, classes)
-    if unseen.size:
-        raise ValueError(
-            f"y holds labels {unseen[:5].tolist()} that are not in classes_={classes.tolist()} "
-            f"({where} keeps the classes of the first fit)"
-        )
-    return np.searchsorted(classes, y)
-
-
-def _check_two_classes(classes: np.ndarray) -> None:
-    if len(classes) < 2:
-        raise ValueError(
-            f"MLPClassifier needs samples of at least 2 classes, got 1 class: {classes.tolist()}"
-        )
-
-
-def _batch_size(batch_size: int | str, n: int) -> int:
-    if batch_size == "auto":
-        return min(200, n)
-    if batch_size > n:
-        warnings.warn(
-            f"batch_size={batch_size} is larger than the {n} training samples; using {n}",
-            UserWarning,
-            stacklevel=4,
-        )
-    return min(int(batch_size), n)

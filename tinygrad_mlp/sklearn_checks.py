@@ -1,10 +1,11 @@
-"""Hyper-parameter checks of ``tinygrad_mlp.sklearn.MLPClassifier``: each bad value raises a
-ValueError that names the parameter and the value (scikit-learn checks them at ``fit``)."""
+"""Checks of ``tinygrad_mlp.sklearn.MLPClassifier``'s hyper-parameters and labels: each bad value
+raises a ValueError that names the parameter or the labels (scikit-learn checks them at ``fit``)."""
 
 from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -65,3 +66,33 @@ def _dtype_name(dtype: Any) -> str:
     if name not in DTYPES:
         raise ValueError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
     return name
+
+
+def _encode(y: np.ndarray, classes: np.ndarray, where: str) -> np.ndarray:
+    """Indices of ``y`` in ``classes``; ValueError naming labels that are not in it."""
+    unseen = np.setdiff1d(y, classes)
+    if unseen.size:
+        raise ValueError(
+            f"y holds labels {unseen[:5].tolist()} that are not in classes_={classes.tolist()} "
+            f"({where} keeps the classes of the first fit)"
+        )
+    return np.searchsorted(classes, y)
+
+
+def _check_two_classes(classes: np.ndarray) -> None:
+    if len(classes) < 2:
+        raise ValueError(
+            f"MLPClassifier needs samples of at least 2 classes, got 1 class: {classes.tolist()}"
+        )
+
+
+def _batch_size(batch_size: int | str, n: int) -> int:
+    if batch_size == "auto":
+        return min(200, n)
+    if batch_size > n:
+        warnings.warn(
+            f"batch_size={batch_size} is larger than the {n} training samples; using {n}",
+            UserWarning,
+            stacklevel=4,
+        )
+    return min(int(batch_size), n)
