@@ -277,3 +277,17 @@ def test_add_scaled_without_scipy_takes_numpy(monkeypatch):
     y, x = np.ones(BIG, np.float64), np.ones(BIG, np.float64)
     backend.add_scaled_(y, x, -1.0)
     assert np.all(y == 0.0)
+
+
+# ---------------------------------------------------------------------- scratch (optimizers)
+def test_scratch_offers_a_big_temporary_of_the_same_shape_and_dtype_only():
+    n = backend._SCRATCH_MIN_SIZE
+    tmp, like = np.ones(n, np.float32), np.zeros(n, np.float32)
+    assert backend.scratch(tmp, like)["out"] is tmp
+    assert np.sqrt(like, **backend.scratch(tmp, like)) is tmp
+    assert backend.scratch(np.ones(n - 1, np.float32), np.zeros(n - 1, np.float32)) == {}
+    assert backend.scratch(np.ones(n), like) == {}  # float64 temporary, float32 results
+    assert backend.scratch(tmp, np.zeros((1, n), np.float32)) == {}  # another shape
+    strict = backend.namespace_for("array_api_strict")
+    big = strict.ones(n, dtype=strict.float32)
+    assert backend.scratch(big, big) == {}  # no out= in the array API

@@ -364,3 +364,50 @@ def test_large_parameters_take_the_blas_update_and_agree_with_numpy_s(
     with_numpy = run()
     tol = 1e-5 if dtype == "float32" else 1e-12
     np.testing.assert_allclose(with_blas, with_numpy, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("cls, hyper", CONFIGS, ids=CONFIG_IDS)
+@pytest.mark.parametrize("grad_dtype", ["float32", "float64"])
+def test_update_in_reused_temporaries_is_bit_identical_to_fresh_arrays(
+    cls, hyper, grad_dtype, monkeypatch
+):
+    """Adam and RMSprop write their elementwise steps into one temporary for parameters of
+    ``backend._SCRATCH_MIN_SIZE`` elements or more (``backend.scratch``); the parameters, the
+    state and the stored gradient must come out exactly as with a new array per step. A float64
+    gradient on a float32 parameter (mixed dtypes) must take the new-array path."""
+    from tinygrad_mlp import backend
+
+    shape = (backend._SCRATCH_MIN_SIZE // 128 + 2, 128)  # over the threshold, under BLAS axpy's
+    assert np.prod(shape) < backend._AXPY_MIN_SIZE
+    rng = np.random.default_rng(0)
+    start = rng.standard_normal(shape).astype(np.float32)
+    grads = [rng.standard_normal(shape).astype(grad_dtype) for _ in range(3)]
+    reused = []  # (dtype of the temporary, whether it was reused)
+    real_scratch = backend.scratch
+
+    def spy(tmp, like):
+        out = real_scratch(tmp, like)
+        reused.append((str(tmp.dtype), bool(out)))
+        return out
+
+    monkeypatch.setattr(backend, "scratch", spy)
+
+    def run() -> tuple[np.ndarray, dict]:
+        p = Tensor(start, requires_grad=True)
+        opt = cls([p], **hyper)
+        for g in grads:
+            p.grad = Tensor(g, dtype=grad_dtype)
+            opt.step()
+            np.testing.assert_array_equal(p.grad.data, g)  # the stored gradient is untouched
+        return p.data, opt.state_dict()["state"][0]
+
+    params, state = run()
+    if cls is not optim.SGD:
+        assert (grad_dtype, True) in reused or grad_dtype == "float64", reused
+        assert ("float64", True) not in reused, reused  # the float64 g^2 never holds float32 steps
+    monkeypatch.setattr(backend, "_SCRATCH_MIN_SIZE", np.prod(shape) + 1)
+    fresh_params, fresh_state = run()
+    np.testing.assert_array_equal(params, fresh_params)
+    assert state.keys() == fresh_state.keys()
+    for key, value in state.items():
+        np.testing.assert_array_equal(value, fresh_state[key], err_msg=key)

@@ -307,6 +307,25 @@ def _blas_ok(y: np.ndarray, x: np.ndarray, alpha: float) -> bool:
     return "raise" not in (errors["over"], errors["invalid"])
 
 
+_SCRATCH_MIN_SIZE = 16384  # smaller temporaries are cheaper to allocate than to reuse
+
+
+def scratch(tmp: Any, like: Any) -> dict[str, Any]:
+    """``{"out": tmp}`` when the caller's next elementwise results may go into its temporary
+    ``tmp`` instead of new arrays: NumPy or CuPy, ``tmp`` of ``like``'s shape and dtype and of
+    ``_SCRATCH_MIN_SIZE`` elements or more (where skipping an allocation pays); ``{}`` otherwise
+    (small arrays, array-api-strict, mixed dtypes). Use as ``d = xp.sqrt(v, **out)`` and always
+    go on with the result ``d``: it is ``tmp`` itself or a new array."""
+    if (
+        tmp.size >= _SCRATCH_MIN_SIZE
+        and type(tmp) in _ufunc_modules
+        and tmp.dtype == like.dtype
+        and tmp.shape == like.shape
+    ):
+        return {"out": tmp}
+    return {}
+
+
 def is_array(obj: Any) -> bool:
     """True for an array of any backend that has been loaded (NumPy subclasses included)."""
     return type(obj) in _array_types or isinstance(obj, np.ndarray)

@@ -87,20 +87,20 @@ class Adam(Optimizer):
         m *= beta1
         backend.add_scaled_(m, grad, 1.0 - beta1)
         v *= beta2
-        sq = grad * grad
-        sq *= 1.0 - beta2
-        v += sq
+        tmp = grad * grad  # the update's one temporary: reused below (out)
+        tmp *= 1.0 - beta2
+        v += tmp
+        out = backend.scratch(tmp, v)
         if group["amsgrad"]:
             v_max = state.get("max_exp_avg_sq")
             if v_max is None:  # amsgrad switched on after the first step
-                v_max = state["max_exp_avg_sq"] = xp.zeros_like(p.data)
-            v_max[...] = xp.maximum(v_max, v)
-            v = v_max
-        denom = xp.sqrt(v)
+                v_max = xp.zeros_like(p.data)
+            v = state["max_exp_avg_sq"] = xp.maximum(v_max, v, **backend.scratch(v_max, v))
+        denom = xp.sqrt(v, **out)
         denom /= math.sqrt(1.0 - beta2**t)
         denom += eps
         step_size = lr / (1.0 - beta1**t)
-        backend.add_scaled_(p.data, m / denom, -step_size)
+        backend.add_scaled_(p.data, xp.divide(m, denom, **out), -step_size)
 
 
 class AdamW(Adam):

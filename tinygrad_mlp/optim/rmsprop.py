@@ -78,25 +78,27 @@ class RMSprop(Optimizer):
             grad = grad + wd * p.data
         v = state["square_avg"]
         v *= alpha
-        sq = grad * grad
-        sq *= 1.0 - alpha
-        v += sq
+        tmp = grad * grad  # the update's one temporary: reused below (out)
+        tmp *= 1.0 - alpha
+        v += tmp
+        out = backend.scratch(tmp, v)
         if group["centered"]:
             g_avg = state.get("grad_avg")
             if g_avg is None:
                 g_avg = state["grad_avg"] = xp.zeros_like(p.data)
             g_avg *= alpha
             backend.add_scaled_(g_avg, grad, 1.0 - alpha)
-            denom = xp.sqrt(v - g_avg * g_avg)
+            variance = xp.subtract(v, xp.multiply(g_avg, g_avg, **out), **out)
+            denom = xp.sqrt(variance, **out)
         else:
-            denom = xp.sqrt(v)
+            denom = xp.sqrt(v, **out)
         denom += group["eps"]
+        step = xp.divide(grad, denom, **out)
         if mu > 0:
             buf = state.get("momentum_buffer")
             if buf is None:
                 buf = state["momentum_buffer"] = xp.zeros_like(p.data)
             buf *= mu
-            buf += grad / denom
-            backend.add_scaled_(p.data, buf, -group["lr"])
-        else:
-            backend.add_scaled_(p.data, grad / denom, -group["lr"])
+            buf += step
+            step = buf
+        backend.add_scaled_(p.data, step, -group["lr"])
