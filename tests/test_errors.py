@@ -239,7 +239,7 @@ def test_module_to_unavailable_device_moves_nothing():
 
 
 # ====================================================================== 7. MLP input width
-# Covered by test_nn.py::test_mlp_width_mismatch_names_expected_and_received.
+# Covered by test_nn_mlp.py::test_mlp_width_mismatch_names_expected_and_received.
 
 
 def test_width_mismatch_on_another_backend_and_in_a_plain_linear():
@@ -313,7 +313,7 @@ def test_fit_and_evaluate_refuse_an_empty_batch_naming_it():
 
 # ====================================================================== 11. checkpoints
 # Also: test_io.py (truncated, flipped byte, tampered array / manifest, extra member, object
-# arrays without unpickling, non-checkpoint files), test_nn.py::
+# arrays without unpickling, non-checkpoint files), test_nn_module.py::
 # test_shape_mismatch_names_key_and_both_shapes_and_changes_nothing.
 
 

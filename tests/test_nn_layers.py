@@ -1,0 +1,157 @@
+"""tinygrad_mlp.nn.layers: Linear, Sequential, the activation modules and Dropout."""
+
+import math
+
+import numpy as np
+import pytest
+from _nn_helpers import rand
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygrad_mlp as tg
+from tinygrad_mlp import functional as F
+from tinygrad_mlp import nn
+
+
+# ---------------------------------------------------------------------- Linear
+def test_linear_forward_is_x_wt_plus_b():
+    layer = nn.Linear(4, 3, seed=0, dtype="float64")
+    assert layer.weight.shape == (3, 4) and layer.bias.shape == (3,)
+    x = rand(5, 4, dtype="float64")
+    w, b = layer.weight.numpy(), layer.bias.numpy()
+    np.testing.assert_allclose(layer(x).numpy(), x.numpy() @ w.T + b, rtol=1e-12)
+    no_bias = nn.Linear(4, 3, bias=False)
+    assert no_bias.bias is None and [n for n, _ in no_bias.named_parameters()] == ["weight"]
+
+
+def test_linear_default_init_is_pytorchs():
+    layer = nn.Linear(400, 300, seed=0)
+    bound = 1.0 / math.sqrt(400)
+    for values in (layer.weight.numpy(), layer.bias.numpy()):
+        assert bound >= np.abs(values).max() > 0.95 * bound
+    w = layer.weight.numpy()
+    assert abs(w.std() - bound / math.sqrt(3)) < 0.01 * bound
+    assert abs(w.mean()) < 0.01 * bound
+
+
+@pytest.mark.parametrize(
+    "scheme, bound",
+    [("xavier_uniform", math.sqrt(6 / 500)), ("kaiming_uniform", math.sqrt(6 / 200))],
+)
+def test_linear_named_init_schemes_fill_weight_and_zero_bias(scheme, bound):
+    layer = nn.Linear(200, 300, init=scheme, seed=0)
+    w = layer.weight.numpy()
+    assert np.abs(w).max() <= bound * (1 + 1e-6) and np.abs(w).max() > 0.95 * bound
+    assert not np.any(layer.bias.numpy())
+
+
+@given(seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=10)
+def test_linear_seed_gives_the_same_weights(seed):
+    a, b = nn.Linear(7, 5, seed=seed), nn.Linear(7, 5, seed=seed)
+    assert all(np.array_equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+    assert not np.array_equal(a.weight.numpy(), nn.Linear(7, 5, seed=seed + 1).weight.numpy())
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "4", None, True])
+def test_linear_rejects_bad_sizes(bad):
+    with pytest.raises(ValueError, match="in_features"):
+        nn.Linear(bad, 3)
+    with pytest.raises(ValueError, match="out_features"):
+        nn.Linear(3, bad)
+
+
+def test_linear_rejects_bad_init_and_dtype():
+    with pytest.raises(ValueError, match="unknown init scheme 'lecun'.*xavier_uniform"):
+        nn.Linear(3, 2, init="lecun")
+    with pytest.raises(TypeError, match="int64"):
+        nn.Linear(3, 2, dtype="int64")
+
+
+# ---------------------------------------------------------------------- Sequential, activations
+def test_sequential_index_len_iter_append_slice():
+    a, b, c = nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)
+    seq = nn.Sequential(a, b)
+    assert seq.append(c) is seq
+    assert len(seq) == 3 and seq[0] is a and seq[-1] is c and list(seq) == [a, b, c]
+    assert [n for n, _ in seq.named_parameters()] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    head = seq[:2]
+    assert isinstance(head, nn.Sequential) and list(head) == [a, b]
+    x = rand(4, 2)
+    np.testing.assert_allclose(seq(x).numpy(), c(b(a(x))).numpy())
+    with pytest.raises(TypeError, match="position 1"):
+        nn.Sequential(a, "relu")
+
+
+def test_activation_modules_match_functional():
+    x = rand(3, 4, dtype="float64")
+    pairs = [
+        (nn.ReLU(), F.relu(x)),
+        (nn.Sigmoid(), F.sigmoid(x)),
+        (nn.Tanh(), F.tanh(x)),
+        (nn.Softmax(), F.softmax(x, axis=-1)),
+        (nn.Softmax(axis=0), F.softmax(x, axis=0)),
+        (nn.LogSoftmax(), F.log_softmax(x, axis=-1)),
+    ]
+    for module, expected in pairs:
+        np.testing.assert_allclose(module(x).numpy(), expected.numpy(), rtol=1e-12)
+    assert nn.Identity()(x) is x
+
+
+# ---------------------------------------------------------------------- Dropout
+@pytest.mark.parametrize("p", [-0.1, 1.0, 1.5, float("nan"), True, "0.5", None])
+def test_dropout_rejects_bad_p(p):
+    with pytest.raises(ValueError, match="p must be a number in \\[0, 1\\)"):
+        nn.Dropout(p)
+
+
+@given(p=st.floats(0.05, 0.9), seed=st.integers(0, 2**31))
+@settings(max_examples=10)
+def test_dropout_zeroes_about_p_and_preserves_the_mean(p, seed):
+    x = tg.ones(200, 500)
+    out = nn.Dropout(p, seed=seed)(x).numpy()
+    zeroed = np.mean(out == 0.0)
+    assert abs(zeroed - p) < 0.01  # 100,000 draws: std of the fraction < 0.0016
+    kept = out[out != 0.0]
+    np.testing.assert_allclose(kept, 1.0 / (1.0 - p), rtol=1e-6)
+    assert abs(out.mean() - 1.0) < 0.05
+
+
+def test_dropout_gradient_uses_the_same_mask_and_seed_reproduces():
+    x = tg.Tensor(np.full((50, 40), 2.0, np.float32), requires_grad=True)
+    out = nn.Dropout(0.3, seed=7)(x)
+    out.sum().backward()
+    mask = out.numpy() / 2.0
+    np.testing.assert_allclose(x.grad.numpy(), mask, rtol=1e-6)
+    again = nn.Dropout(0.3, seed=7)(x).numpy()
+    np.testing.assert_array_equal(again, out.numpy())
+    drop = nn.Dropout(0.3, seed=7)
+    assert not np.array_equal(drop(x).numpy(), drop(x).numpy())  # a fresh mask every call
+
+
+def test_dropout_of_an_integer_tensor_is_float():
+    x = np.arange(1, 7).reshape(2, 3)
+    out = nn.Dropout(0.5, seed=0)(tg.Tensor(x))
+    assert out.dtype == np.float64
+    assert set(np.unique(out.numpy() / x)) == {0.0, 2.0}
+
+
+def test_dropout_is_identity_in_eval_mode_and_for_p_zero_and_runs_on_array_api_strict():
+    x = rand(10, 10)
+    assert nn.Dropout(0.5, seed=0).eval()(x) is x
+    assert nn.Dropout(0.0)(x) is x
+    x = tg.ones(100, 100, device="array_api_strict")
+    out = nn.Dropout(0.4, seed=1)(x)
+    assert out.device == "array_api_strict"
+    assert abs(np.mean(out.numpy() == 0.0) - 0.4) < 0.03
+
+
+def test_custom_activation_modules_match_functional():
+    x = tg.Tensor(np.linspace(-3, 3, 7))
+    for module, fn in [
+        (nn.LeakyReLU(0.2), lambda t: F.leaky_relu(t, 0.2)),
+        (nn.ELU(0.5), lambda t: F.elu(t, 0.5)),
+        (nn.Softplus(2.0), lambda t: F.softplus(t, 2.0)),
+    ]:
+        np.testing.assert_array_equal(module(x).numpy(), fn(x).numpy())
+        assert type(module).__name__ in repr(module)
