@@ -17,6 +17,7 @@ from .tensor import (  # isort: skip
 )
 from . import backend, data, functional, nn, optim, train
 from .backend import DeviceError
+from .denormal import is_flush_denormal, set_flush_denormal
 from .function import AnomalyError, Function, detect_anomaly
 from .gradcheck import GradcheckReport, gradcheck
 from .io import CheckpointError, load, save
@@ -36,6 +37,7 @@ __all__ = [
     "enable_grad",
     "functional",
     "gradcheck",
+    "is_flush_denormal",
     "is_grad_enabled",
     "load",
     "nn",
@@ -44,6 +46,7 @@ __all__ = [
     "optim",
     "randn",
     "save",
+    "set_flush_denormal",
     "set_grad_enabled",
     "tensor",
     "train",

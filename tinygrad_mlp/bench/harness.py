@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .. import backend
+from ..denormal import is_flush_denormal
 
 THREAD_ENV_VARS = (
     "OMP_NUM_THREADS",
@@ -335,6 +336,7 @@ def environment_info(argv: list[str] | None = None, busy_seconds: float = 1.0) -
         "load_average": load_average(),
         "busy_at_start": busy_fraction(busy_seconds),
         "blas_axpy": bool(backend._load_axpy()),  # SciPy's axpy for large CPU updates
+        "flush_denormal": is_flush_denormal(),  # subnormals as zero (set_flush_denormal)
         "thread_env": {k: os.environ.get(k) for k in THREAD_ENV_VARS},
         "numpy": numpy.__version__,
         "versions": {p: version_of(p) for p in packages},

@@ -43,7 +43,8 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"--threads: {meta.get('blas_threads_limit') or 'not set (library defaults)'}",
         f"- tinygrad_mlp step: {results.get('tinygrad_variant')}; source commit "
         f"{(meta.get('tinygrad_mlp_commit') or 'unknown')[:12]}; large parameter updates on the "
-        + (f"CPU: BLAS axpy of SciPy {scipy}" if scipy else "CPU: NumPy (no SciPy)"),
+        + (f"CPU: BLAS axpy of SciPy {scipy}" if scipy else "CPU: NumPy (no SciPy)")
+        + ("; subnormals flushed to zero" if meta.get("flush_denormal") else ""),
         f"- PyTorch: {torch.get('status')}"
         + (
             f", torch {tmeta.get('torch')}, {tmeta.get('num_threads')} threads "
