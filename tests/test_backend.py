@@ -291,3 +291,9 @@ def test_scratch_offers_a_big_temporary_of_the_same_shape_and_dtype_only():
     strict = backend.namespace_for("array_api_strict")
     big = strict.ones(n, dtype=strict.float32)
     assert backend.scratch(big, big) == {}  # no out= in the array API
+
+
+def test_scratch_refuses_a_column_major_temporary():
+    n = backend._SCRATCH_MIN_SIZE
+    like = np.zeros((n // 64, 64), np.float32)
+    assert backend.scratch(np.asfortranarray(np.ones_like(like)), like) == {}

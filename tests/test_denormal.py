@@ -14,12 +14,24 @@ SUPPORTED = sys.platform == "linux" and platform.machine().lower() in ("x86_64",
 needs_x86_linux = pytest.mark.skipif(not SUPPORTED, reason="MXCSR flags: x86-64 Linux only")
 
 
+def other_mxcsr_bits() -> int | None:
+    """MXCSR without the FTZ/DAZ bits and the sticky exception flags: the rounding mode and
+    the exception masks, which ``set_flush_denormal`` must never touch."""
+    libm = denormal._load_libm()
+    if libm is None:
+        return None
+    env = denormal._FEnv()
+    assert libm.fegetenv(env) == 0
+    return env.mxcsr & ~(denormal._FTZ_DAZ | 0x3F)
+
+
 @pytest.fixture(autouse=True)
 def restore_mode():
-    before = tg.is_flush_denormal()
+    before, others = tg.is_flush_denormal(), other_mxcsr_bits()
     yield
     tg.set_flush_denormal(before)
     assert tg.is_flush_denormal() == before
+    assert other_mxcsr_bits() == others  # rounding mode and exception masks untouched
 
 
 @needs_x86_linux
@@ -27,7 +39,8 @@ def restore_mode():
 def test_flush_reads_and_writes_subnormals_as_zero_and_can_be_undone(dtype):
     tiny = np.finfo(dtype).tiny  # the smallest normal number: unaffected
     subnormal = np.array([tiny / 4, -tiny / 8, tiny, 1.0], dtype=dtype)  # computed while off
-    assert not tg.is_flush_denormal() and subnormal[0] != 0
+    assert tg.set_flush_denormal(False) and subnormal[0] != 0
+    others = other_mxcsr_bits()
     assert tg.set_flush_denormal(True) is True and tg.is_flush_denormal()
     np.testing.assert_array_equal(subnormal != 0, [False, False, True, True])  # DAZ: inputs
     bits = "uint32" if dtype == "float32" else "uint64"  # compared as bits: no DAZ on the way
@@ -35,6 +48,7 @@ def test_flush_reads_and_writes_subnormals_as_zero_and_can_be_undone(dtype):
     assert tg.set_flush_denormal(False) is True and not tg.is_flush_denormal()
     np.testing.assert_array_equal(subnormal * 1, subnormal)
     assert np.array([tiny], dtype) * 0.25 == tiny / 4
+    assert other_mxcsr_bits() == others
 
 
 @needs_x86_linux

@@ -411,3 +411,40 @@ def test_update_in_reused_temporaries_is_bit_identical_to_fresh_arrays(
     assert state.keys() == fresh_state.keys()
     for key, value in state.items():
         np.testing.assert_array_equal(value, fresh_state[key], err_msg=key)
+
+
+@pytest.mark.parametrize("cls, hyper", CONFIGS[2:], ids=CONFIG_IDS[2:])  # Adam and RMSprop
+def test_column_major_gradients_keep_the_blas_update_and_its_bits(cls, hyper, monkeypatch):
+    """A weight used as ``x @ W.T`` gets a column-major (F-ordered) gradient, so ``g * g`` is
+    column-major too: ``backend.scratch`` must not reuse it (its results would be column-major
+    and miss BLAS axpy, 2.7x slower and off by an ulp); the update of the parameter itself still
+    goes through BLAS, with the bits of the new-array path."""
+    pytest.importorskip("scipy")
+    from tinygrad_mlp import backend
+
+    shape = (backend._AXPY_MIN_SIZE // 128 + 3, 128)
+    rng = np.random.default_rng(0)
+    start = rng.standard_normal(shape).astype(np.float32)
+    grads = [np.asfortranarray(rng.standard_normal(shape).astype(np.float32)) for _ in range(3)]
+    real = backend._load_axpy()[np.dtype("float32")]
+    updates_of = []  # the arrays BLAS axpy wrote into
+
+    def spy(x, y, n, a):
+        updates_of.append(y)
+        return real(x, y, n, a)
+
+    monkeypatch.setitem(backend._axpy, np.dtype("float32"), spy)
+
+    def run() -> np.ndarray:
+        p = Tensor(start, requires_grad=True)
+        opt = cls([p], **hyper)
+        for g in grads:
+            p.grad = Tensor._make(g, False, None)  # exactly this layout
+            updates_of.clear()
+            opt.step()
+            assert any(np.shares_memory(y, p.data) for y in updates_of)  # p's update: BLAS
+        return p.data
+
+    with_scratch = run()
+    monkeypatch.setattr(backend, "_SCRATCH_MIN_SIZE", np.prod(shape) + 1)
+    np.testing.assert_array_equal(with_scratch, run())

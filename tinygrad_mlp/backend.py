@@ -312,13 +312,17 @@ _SCRATCH_MIN_SIZE = 16384  # smaller temporaries are cheaper to allocate than to
 
 def scratch(tmp: Any, like: Any) -> dict[str, Any]:
     """``{"out": tmp}`` when the caller's next elementwise results may go into its temporary
-    ``tmp`` instead of new arrays: NumPy or CuPy, ``tmp`` of ``like``'s shape and dtype and of
+    ``tmp`` instead of new arrays: NumPy or CuPy, ``tmp`` C-contiguous (as a new result would be:
+    a column-major ``tmp``, from the gradient of a weight used as ``x @ W.T``, would make the
+    results column-major and keep them from BLAS axpy), of ``like``'s shape and dtype and of
     ``_SCRATCH_MIN_SIZE`` elements or more (where skipping an allocation pays); ``{}`` otherwise
     (small arrays, array-api-strict, mixed dtypes). Use as ``d = xp.sqrt(v, **out)`` and always
-    go on with the result ``d``: it is ``tmp`` itself or a new array."""
+    go on with the result ``d``: it is ``tmp`` itself or a new array. (``xp`` of CuPy arrays is
+    ``array_api_compat.cupy``, whose elementwise functions are CuPy's own ufuncs.)"""
     if (
         tmp.size >= _SCRATCH_MIN_SIZE
         and type(tmp) in _ufunc_modules
+        and tmp.flags.c_contiguous
         and tmp.dtype == like.dtype
         and tmp.shape == like.shape
     ):

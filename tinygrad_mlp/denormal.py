@@ -56,7 +56,8 @@ def _load_libm() -> Any:
 
 
 def is_flush_denormal() -> bool:
-    """True when NumPy arithmetic on the calling thread reads a subnormal number as zero."""
+    """True when NumPy arithmetic on the calling thread turns a subnormal number into zero
+    (``subnormal * 1.0 == 0``: either of the FTZ and DAZ bits does that)."""
     return bool(np.multiply(np.array([_SUBNORMAL]), 1.0)[0] == 0.0)
 
 

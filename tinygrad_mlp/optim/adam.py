@@ -94,8 +94,13 @@ class Adam(Optimizer):
         if group["amsgrad"]:
             v_max = state.get("max_exp_avg_sq")
             if v_max is None:  # amsgrad switched on after the first step
-                v_max = xp.zeros_like(p.data)
-            v = state["max_exp_avg_sq"] = xp.maximum(v_max, v, **backend.scratch(v_max, v))
+                v_max = state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+            uf = backend.ufuncs(v_max)  # in place, as in PyTorch
+            if uf is not None:
+                uf.maximum(v_max, v, out=v_max)
+            else:  # array-api-strict: no out=
+                v_max[...] = xp.maximum(v_max, v)
+            v = v_max
         denom = xp.sqrt(v, **out)
         denom /= math.sqrt(1.0 - beta2**t)
         denom += eps
