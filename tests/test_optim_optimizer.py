@@ -448,3 +448,30 @@ def test_column_major_gradients_keep_the_blas_update_and_its_bits(cls, hyper, mo
     with_scratch = run()
     monkeypatch.setattr(backend, "_SCRATCH_MIN_SIZE", np.prod(shape) + 1)
     np.testing.assert_array_equal(with_scratch, run())
+
+
+@pytest.mark.parametrize(
+    "grad_dtype, param_dtype",
+    [
+        ("float32", "float32"),
+        ("float64", "float64"),
+        ("float64", "float32"),
+        ("float32", "float64"),
+    ],
+)
+def test_with_weight_decay_is_the_plain_expression_in_one_new_array(grad_dtype, param_dtype):
+    """``grad + wd * param`` with one temporary: the same bits and dtype as the plain expression,
+    a new array, the gradient and the parameter untouched."""
+    from tinygrad_mlp.optim.optimizer import with_weight_decay
+
+    rng = np.random.default_rng(3)
+    grad = rng.standard_normal((257, 3)).astype(grad_dtype)
+    param = rng.standard_normal((257, 3)).astype(param_dtype)
+    grad_before, param_before = grad.copy(), param.copy()
+    got = with_weight_decay(grad, param, 0.0123)
+    want = grad + 0.0123 * param
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+    assert got is not grad and not np.shares_memory(got, grad)
+    np.testing.assert_array_equal(grad, grad_before)
+    np.testing.assert_array_equal(param, param_before)

@@ -8,7 +8,14 @@ from typing import Any
 
 from .. import backend
 from ..tensor import Tensor
-from .optimizer import Optimizer, check_flag, check_lr, check_nonnegative, check_unit_interval
+from .optimizer import (
+    Optimizer,
+    check_flag,
+    check_lr,
+    check_nonnegative,
+    check_unit_interval,
+    with_weight_decay,
+)
 
 
 def _check_betas(value: Any) -> tuple[float, float]:
@@ -82,7 +89,7 @@ class Adam(Optimizer):
             if self.decoupled_weight_decay:
                 p.data *= 1.0 - lr * wd
             else:
-                grad = grad + wd * p.data
+                grad = with_weight_decay(grad, p.data, wd)  # a new array
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m *= beta1
         backend.add_scaled_(m, grad, 1.0 - beta1)

@@ -71,6 +71,19 @@ def check_flag(name: str, value: Any) -> bool:
 
 
 # ---------------------------------------------------------------------- parameter lists
+def with_weight_decay(grad: Any, param: Any, weight_decay: float) -> Any:
+    """``grad + weight_decay * param`` (the gradient of an L2 penalty added) as one new array.
+
+    The product is made first and the gradient added into it in place: the same bits as the
+    plain expression with one temporary instead of two. The stored gradient is never modified.
+    """
+    decayed = weight_decay * param
+    if decayed.dtype != grad.dtype:  # e.g. a float64 .grad set by hand on a float32 parameter
+        return grad + decayed
+    decayed += grad
+    return decayed
+
+
 def _param_list(params: Any, group: int) -> list[Tensor]:
     """The tensors of one group as a list, each checked (Tensor, requires grad, leaf, unique)."""
     if isinstance(params, Tensor):

@@ -13,6 +13,7 @@ from .optimizer import (
     check_lr,
     check_nonnegative,
     check_unit_interval,
+    with_weight_decay,
 )
 
 
@@ -75,7 +76,7 @@ class RMSprop(Optimizer):
         alpha, wd, mu = group["alpha"], group["weight_decay"], group["momentum"]
         state["step"] += 1
         if wd != 0:
-            grad = grad + wd * p.data
+            grad = with_weight_decay(grad, p.data, wd)  # a new array
         v = state["square_avg"]
         v *= alpha
         tmp = grad * grad  # the update's one temporary: reused below (out)

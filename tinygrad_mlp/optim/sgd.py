@@ -7,7 +7,14 @@ from typing import Any
 
 from .. import backend
 from ..tensor import Tensor
-from .optimizer import Optimizer, _real, check_flag, check_lr, check_nonnegative
+from .optimizer import (
+    Optimizer,
+    _real,
+    check_flag,
+    check_lr,
+    check_nonnegative,
+    with_weight_decay,
+)
 
 
 class SGD(Optimizer):
@@ -60,7 +67,7 @@ class SGD(Optimizer):
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         mu, wd = group["momentum"], group["weight_decay"]
         if wd != 0:
-            grad = grad + wd * p.data  # a new array: the stored gradient is never modified
+            grad = with_weight_decay(grad, p.data, wd)  # a new array
         if mu != 0:
             buf = state.get("momentum_buffer")
             if buf is None:  # first step with momentum: the buffer is a copy of g
