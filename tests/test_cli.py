@@ -107,3 +107,45 @@ def test_bench_subcommand_passes_its_options_through(tmp_path):
         pytest.skip("package not installed with its console script")
     done = subprocess.run([exe, "bench", "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "--quick" in done.stdout
+
+
+def _train_moons_recording_the_mode(tmp_path, monkeypatch, extra):
+    """Train moons for one epoch; returns (exit code, modes seen while fitting, metrics)."""
+    from tinygrad_mlp import denormal
+
+    seen = []
+    real_fit = cli.fit_model
+
+    def spy(*args, **kwargs):
+        seen.append(denormal.is_flush_denormal())
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "fit_model", spy)
+    argv = ["train", "--dataset", "moons", "--epochs", "1", "--no-progress"]
+    code = cli.main(argv + ["--out", str(tmp_path)] + extra)
+    return code, seen, json.loads((tmp_path / "metrics.json").read_text())
+
+
+def test_flush_denormal_flag_sets_the_mode_for_training_only(tmp_path, monkeypatch):
+    from tinygrad_mlp import denormal
+
+    if not denormal.set_flush_denormal(False) or denormal.is_flush_denormal():
+        pytest.skip("set_flush_denormal is not supported on this platform")
+    code, seen, metrics = _train_moons_recording_the_mode(tmp_path, monkeypatch, [])
+    assert code == 0 and seen == [False] and metrics["config"]["flush_denormal"] is False
+    code, seen, metrics = _train_moons_recording_the_mode(
+        tmp_path, monkeypatch, ["--flush-denormal"]
+    )
+    assert code == 0 and seen == [True] and metrics["config"]["flush_denormal"] is True
+    assert not denormal.is_flush_denormal()  # the previous mode is back
+
+
+def test_flush_denormal_flag_warns_where_unsupported(tmp_path, monkeypatch, capsys):
+    from tinygrad_mlp import denormal
+
+    monkeypatch.setattr(denormal, "set_flush_denormal", lambda mode: False)
+    code, seen, metrics = _train_moons_recording_the_mode(
+        tmp_path, monkeypatch, ["--flush-denormal"]
+    )
+    assert code == 0 and len(seen) == 1 and metrics["config"]["flush_denormal"] is False
+    assert "--flush-denormal is not supported here" in capsys.readouterr().err

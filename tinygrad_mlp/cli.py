@@ -7,9 +7,11 @@ digits that ship with scikit-learn (no download) and writes its results to ``run
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", help="output directory (default runs/<dataset>)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--flush-denormal",
+        action="store_true",
+        help="treat subnormal floats as zero while training (tg.set_flush_denormal; x86-64 "
+        "Linux): faster where Adam moments decay through them, e.g. ~0.88x on fashion-mnist",
+    )
     sub.add_parser(
         "bench",
         help="benchmark training steps against NumPy, GEMM, PyTorch (tinygrad-mlp bench --help)",
@@ -90,14 +98,39 @@ def train_command(args: argparse.Namespace) -> int:
             f"--layers starts with {sizes[0]} inputs but {config['dataset']} has "
             f"{X_train.shape[1]} features"
         )
-    started = time.perf_counter()
-    model, history, loss_fn = fit_model(config, X_train, y_train, X_test, y_test, args)
-    elapsed = time.perf_counter() - started
-    metrics = test_metrics(model, loss_fn, X_test, y_test, config)
+    with _denormal_mode(config):
+        started = time.perf_counter()
+        model, history, loss_fn = fit_model(config, X_train, y_train, X_test, y_test, args)
+        elapsed = time.perf_counter() - started
+        metrics = test_metrics(model, loss_fn, X_test, y_test, config)
     metrics.update(train_seconds=round(elapsed, 3), epochs=len(history["loss"]), config=config)
     print(f"test accuracy {metrics['test_accuracy']:.4f}  ({elapsed:.1f} s)")
     write_outputs(Path(config["out"]), model, history, metrics, X_test, y_test, config)
     return 0
+
+
+@contextlib.contextmanager
+def _denormal_mode(config: dict[str, Any]) -> Iterator[None]:
+    """Subnormals as zero while training when ``config["flush_denormal"]`` asks for it; records
+    whether the mode is really on (False where unsupported, with a warning) and restores the
+    previous mode afterwards."""
+    from .denormal import is_flush_denormal, set_flush_denormal
+
+    if not config["flush_denormal"]:
+        yield
+        return
+    previous = is_flush_denormal()
+    config["flush_denormal"] = set_flush_denormal(True)
+    if not config["flush_denormal"]:
+        print(
+            "tinygrad-mlp: warning: --flush-denormal is not supported here (x86-64 Linux only); "
+            "training with subnormals as usual",
+            file=sys.stderr,
+        )
+    try:
+        yield
+    finally:
+        set_flush_denormal(previous)
 
 
 def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -120,6 +153,7 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
         "device": args.device,
         "seed": args.seed,
         "out": args.out or str(Path("runs") / args.dataset),
+        "flush_denormal": bool(args.flush_denormal),
     }
     config.pop("layers")
     if config["lr"] <= 0 or config["batch_size"] < 1 or config["epochs"] < 1:
