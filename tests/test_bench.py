@@ -281,6 +281,28 @@ def test_torch_runner_smoke():
     (rec,) = out["steps"]
     assert (rec["impl"], rec["device"], rec["batch"]) == ("torch", "cpu", 8)
     assert rec["time"]["median"] > 0
+    assert rec["peak_bytes"] > 0  # the profiler's memory events (cpu_peak_bytes)
+
+
+@pytest.mark.skipif(not torch_installed(), reason="PyTorch is optional")
+def test_torch_cpu_peak_is_the_high_water_mark_of_the_call():
+    """A kept 1 MiB block, a 2 MiB temporary freed, then a 0.5 MiB one: peak 3 MiB. Frees of
+    memory from before the call are not seen (as with tracemalloc on the NumPy side)."""
+    import torch
+
+    from tinygrad_mlp.bench.torch_runner import cpu_peak_bytes
+
+    kept, before = [], [torch.empty(4 << 20, dtype=torch.uint8)]
+
+    def call():
+        before.clear()  # frees 4 MiB allocated before the call
+        kept.append(torch.empty(1 << 20, dtype=torch.uint8))
+        tmp = torch.empty(2 << 20, dtype=torch.uint8)
+        del tmp
+        tmp = torch.empty(512 << 10, dtype=torch.uint8)
+        del tmp
+
+    assert cpu_peak_bytes(torch, call) == 3 << 20
 
 
 def test_busy_fraction_is_the_non_idle_share_of_the_cpu_time(monkeypatch):

@@ -257,6 +257,7 @@ def _torch_config(cfg: Config, devices: list[str]) -> dict[str, Any]:
         "lr": cfg.lr,
         "seed": cfg.seed,
         "overhead": cfg.overhead,
+        "memory": cfg.memory,
         "epoch": epoch,
         "threads": cfg.threads,
         "clock": cfg.clock,

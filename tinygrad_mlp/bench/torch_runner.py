@@ -78,6 +78,29 @@ def _step_fn(torch: Any, model: Any, opt: Any, x: Any, y: Any) -> Any:
     return step
 
 
+def cpu_peak_bytes(torch: Any, fn: Any) -> int | None:
+    """Bytes of CPU tensor memory at the peak of one call of ``fn``: the running sum of the
+    allocations and frees that PyTorch's profiler records (``profile_memory=True``), from the
+    start of the call. Like ``tracemalloc`` on the NumPy side (``harness.peak_memory``), it
+    cannot subtract the frees of memory allocated before the call. None where this PyTorch's
+    profiler does not give its memory events."""
+    try:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            fn()
+        events = prof.profiler.kineto_results.events()
+        memory = [e for e in events if e.name() == "[memory]" and e.device_type().name == "CPU"]
+        changes = [e.nbytes() for e in sorted(memory, key=lambda e: e.start_ns())]
+    except (ImportError, AttributeError, RuntimeError):
+        return None
+    total = peak = 0
+    for change in changes:
+        total += change
+        peak = max(peak, total)
+    return peak
+
+
 def _steps(torch: Any, cfg: dict[str, Any]) -> list[dict[str, Any]]:
     import numpy as np
 
@@ -101,7 +124,9 @@ def _steps(torch: Any, cfg: dict[str, Any]) -> list[dict[str, Any]]:
                         sync=sync,
                     )
                     peak = None
-                    if device == "cuda":
+                    if device == "cpu" and cfg.get("memory", True):
+                        peak = cpu_peak_bytes(torch, step)
+                    elif device == "cuda":
                         torch.cuda.synchronize()
                         before = torch.cuda.memory_allocated()
                         torch.cuda.reset_peak_memory_stats()
