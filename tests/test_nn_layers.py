@@ -117,6 +117,41 @@ def test_dropout_zeroes_about_p_and_preserves_the_mean(p, seed):
     assert abs(out.mean() - 1.0) < 0.05
 
 
+def test_dropout_keeps_a_unit_when_its_32_random_bits_reach_p_times_2_to_the_32():
+    """The host mask reads two 32-bit values from each 64-bit draw of the bit generator; a unit
+    is kept exactly when its bits are >= round(p * 2**32), so P(keep) = 1 - p to 2**-33."""
+    from types import SimpleNamespace
+
+    from tinygrad_mlp import backend
+
+    t = round(0.3 * 2**32)
+    values = np.array([t - 1, t, 0, 2**32 - 1, t + 1], dtype=np.uint32)
+    words = np.concatenate([values, [0]]).astype(np.uint32).view(np.uint64)
+    rng = SimpleNamespace(bit_generator=SimpleNamespace(random_raw=lambda n: words[:n]))
+    keep = backend.random_keep(rng, (5,), 0.3, "cpu")
+    np.testing.assert_array_equal(keep, [False, True, False, True, True])
+
+
+@given(p=st.sampled_from([0.1, 0.5, 0.8]), seed=st.integers(0, 2**31))
+@settings(max_examples=6)
+def test_dropout_units_that_share_a_random_draw_are_independent(p, seed):
+    """Units 2i and 2i+1 take the two halves of one 64-bit draw: both must be dropped with
+    probability p**2, as for independent units (100,000 pairs: 6 standard deviations)."""
+    out = nn.Dropout(p, seed=seed)(tg.ones(400, 500)).numpy().reshape(-1, 2) == 0.0
+    both = np.mean(out[:, 0] & out[:, 1])
+    sd = np.sqrt(p**2 * (1 - p**2) / out.shape[0])
+    assert abs(both - p**2) < 6 * sd, (both, p**2)
+    assert abs(np.mean(out[:, 0]) - p) < 0.01 and abs(np.mean(out[:, 1]) - p) < 0.01
+
+
+def test_float32_dropout_masks_are_those_of_float32_uniforms_of_the_same_seed():
+    """NumPy's float32 uniforms are the top 24 of the same 32-bit draws, so the masks equal
+    ``random(shape, float32) >= p`` except for draws within 2**-24 of p (none expected here)."""
+    mask = nn.Dropout(0.3, seed=5).mask((300, 400), "float32", "cpu")
+    uniform = np.random.default_rng(5).random((300, 400), dtype=np.float32)
+    np.testing.assert_array_equal(mask != 0, uniform >= 0.3)
+
+
 def test_dropout_gradient_uses_the_same_mask_and_seed_reproduces():
     x = tg.Tensor(np.full((50, 40), 2.0, np.float32), requires_grad=True)
     out = nn.Dropout(0.3, seed=7)(x)

@@ -251,8 +251,12 @@ class Dropout(Module):
         rng = self._rngs.get(device)
         if rng is None:
             rng = self._rngs[device] = backend.generator(self.seed, device)
-        u = backend.random_uniform(rng, shape, dtype, device)
-        return backend.namespace(u).astype(u >= self.p, dtype) * (1.0 / (1.0 - self.p))
+        keep = backend.random_keep(rng, shape, self.p, device)
+        mask, scale = backend.namespace(keep).astype(keep, dtype), 1.0 / (1.0 - self.p)
+        if not backend.is_floating(mask.dtype):
+            return mask * scale  # an integer input: a float mask, and a float output
+        mask *= scale  # in place: one new array, not two
+        return mask
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
