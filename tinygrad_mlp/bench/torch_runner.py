@@ -81,9 +81,12 @@ def _step_fn(torch: Any, model: Any, opt: Any, x: Any, y: Any) -> Any:
 def cpu_peak_bytes(torch: Any, fn: Any) -> int | None:
     """Bytes of CPU tensor memory at the peak of one call of ``fn``: the running sum of the
     allocations and frees that PyTorch's profiler records (``profile_memory=True``), from the
-    start of the call. Like ``tracemalloc`` on the NumPy side (``harness.peak_memory``), it
-    cannot subtract the frees of memory allocated before the call. None where this PyTorch's
+    start of the call. As ``tracemalloc`` on the NumPy side (``harness.peak_memory``), it does
+    not subtract the frees of memory allocated before the call: the profiler reports a free only
+    for memory it saw allocated while profiling, so ``fn`` runs once unprofiled first (else the
+    gradients of a previous profiled step would count as freed). None where this PyTorch's
     profiler does not give its memory events."""
+    fn()
     try:
         from torch.profiler import ProfilerActivity, profile
 
