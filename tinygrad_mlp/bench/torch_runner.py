@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
+import tempfile
 from typing import Any
 
 from . import harness
@@ -79,28 +81,39 @@ def _step_fn(torch: Any, model: Any, opt: Any, x: Any, y: Any) -> Any:
 
 
 def cpu_peak_bytes(torch: Any, fn: Any) -> int | None:
-    """Bytes of CPU tensor memory at the peak of one call of ``fn``: the running sum of the
-    allocations and frees that PyTorch's profiler records (``profile_memory=True``), from the
-    start of the call. As ``tracemalloc`` on the NumPy side (``harness.peak_memory``), it does
-    not subtract the frees of memory allocated before the call: the profiler reports a free only
-    for memory it saw allocated while profiling, so ``fn`` runs once unprofiled first (else the
-    gradients of a previous profiled step would count as freed). None where this PyTorch's
-    profiler does not give its memory events."""
-    fn()
+    """Bytes of CPU tensor memory at the peak of one call of ``fn``, as ``tracemalloc`` counts
+    them on the NumPy side (``harness.peak_memory``): the running sum of the allocations during
+    the call, less those of them freed during it (the frees of memory from before the call do
+    not count). From the memory events of PyTorch's profiler (``profile_memory=True``), matched
+    by address through its Chrome trace: its own running totals cannot be used, since it also
+    reports frees of memory allocated in earlier profiled calls. None where this PyTorch's
+    profiler does not give those events."""
     try:
         from torch.profiler import ProfilerActivity, profile
 
         with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
             fn()
-        events = prof.profiler.kineto_results.events()
-        memory = [e for e in events if e.name() == "[memory]" and e.device_type().name == "CPU"]
-        changes = [e.nbytes() for e in sorted(memory, key=lambda e: e.start_ns())]
-    except (ImportError, AttributeError, RuntimeError):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "trace.json")
+            prof.export_chrome_trace(path)
+            with open(path, encoding="utf-8") as f:
+                events = json.load(f)["traceEvents"]
+        memory = [
+            (e["ts"], e["args"].get("Ev Idx", 0), e["args"]["Addr"], e["args"]["Bytes"])
+            for e in events
+            if e.get("name") == "[memory]" and e["args"].get("Device Type") == 0  # the CPU
+        ]
+    except (ImportError, AttributeError, RuntimeError, OSError, ValueError, KeyError):
         return None
+    live: dict[int, int] = {}  # address -> bytes of the blocks allocated during the call
     total = peak = 0
-    for change in changes:
-        total += change
-        peak = max(peak, total)
+    for _, _, addr, change in sorted(memory):
+        if change > 0:
+            live[addr] = change
+            total += change
+            peak = max(peak, total)
+        elif addr in live:
+            total -= live.pop(addr)
     return peak
 
 
