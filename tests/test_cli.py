@@ -109,6 +109,14 @@ def test_bench_subcommand_passes_its_options_through(tmp_path):
     assert done.returncode == 0 and "--quick" in done.stdout
 
 
+@pytest.fixture
+def denormal_mode_restored():
+    from tinygrad_mlp import denormal
+
+    yield
+    denormal.set_flush_denormal(False)  # even when a test failed with the mode on
+
+
 def _train_moons_recording_the_mode(tmp_path, monkeypatch, extra):
     """Train moons for one epoch; returns (exit code, modes seen while fitting, metrics)."""
     from tinygrad_mlp import denormal
@@ -126,7 +134,9 @@ def _train_moons_recording_the_mode(tmp_path, monkeypatch, extra):
     return code, seen, json.loads((tmp_path / "metrics.json").read_text())
 
 
-def test_flush_denormal_flag_sets_the_mode_for_training_only(tmp_path, monkeypatch):
+def test_flush_denormal_flag_sets_the_mode_for_training_only(
+    tmp_path, monkeypatch, denormal_mode_restored
+):
     from tinygrad_mlp import denormal
 
     if not denormal.set_flush_denormal(False) or denormal.is_flush_denormal():

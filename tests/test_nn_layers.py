@@ -127,7 +127,12 @@ def test_dropout_keeps_a_unit_when_its_32_random_bits_reach_p_times_2_to_the_32(
     t = round(0.3 * 2**32)
     values = np.array([t - 1, t, 0, 2**32 - 1, t + 1], dtype=np.uint32)
     words = np.concatenate([values, [0]]).astype(np.uint32).view(np.uint64)
-    rng = SimpleNamespace(bit_generator=SimpleNamespace(random_raw=lambda n: words[:n]))
+
+    class Raw(np.random.PCG64):  # a 64-bit bit generator whose draws are given
+        def random_raw(self, size=None, output=True):
+            return words[:size]
+
+    rng = SimpleNamespace(bit_generator=Raw(0))
     keep = backend.random_keep(rng, (5,), 0.3, "cpu")
     np.testing.assert_array_equal(keep, [False, True, False, True, True])
 
@@ -145,11 +150,28 @@ def test_dropout_units_that_share_a_random_draw_are_independent(p, seed):
 
 
 def test_float32_dropout_masks_are_those_of_float32_uniforms_of_the_same_seed():
-    """NumPy's float32 uniforms are the top 24 of the same 32-bit draws, so the masks equal
+    """NumPy's float32 uniforms are the top 24 of the same 32-bit draws, so a mask (of an even
+    size: an odd one drops the unused half of its last draw, which NumPy keeps) equals
     ``random(shape, float32) >= p`` except for draws within 2**-24 of p (none expected here)."""
     mask = nn.Dropout(0.3, seed=5).mask((300, 400), "float32", "cpu")
     uniform = np.random.default_rng(5).random((300, 400), dtype=np.float32)
     np.testing.assert_array_equal(mask != 0, uniform >= 0.3)
+
+
+@pytest.mark.parametrize(
+    "bit_generator", [np.random.MT19937, np.random.PCG64DXSM, np.random.Philox, np.random.SFC64]
+)
+def test_dropout_rate_is_p_on_every_unit_with_any_numpy_bit_generator(bit_generator):
+    """MT19937's random_raw gives 32 bits per value, not 64: its masks come from uniforms;
+    with raw halves, every second unit would always be dropped (a keep rate of 0.25 at p=0.5)."""
+    rng = np.random.Generator(bit_generator(0))
+    kept = nn.Dropout(0.5, seed=rng).mask((400, 501), "float32", "cpu") != 0  # odd: 200,400
+    assert abs(kept[:, 0::2].mean() - 0.5) < 0.01 and abs(kept[:, 1::2].mean() - 0.5) < 0.01
+
+
+def test_dropout_of_a_0d_tensor():
+    out = nn.Dropout(0.5, seed=0)(tg.Tensor(np.float32(2.0)))
+    assert out.shape == () and float(out.numpy()) in (0.0, 4.0)
 
 
 def test_dropout_gradient_uses_the_same_mask_and_seed_reproduces():

@@ -428,6 +428,9 @@ def generator(seed: int | None = None, device: str = "cpu") -> Any:
     return np.random.default_rng(seed)
 
 
+_RAW64 = (np.random.PCG64, np.random.PCG64DXSM, np.random.Philox, np.random.SFC64)  # MT19937: 32
+
+
 def random_keep(rng: Any, shape: tuple[int, ...], p: float, device: str) -> Any:
     """Booleans of ``shape`` on ``device``, each True with probability ``1 - p`` (the units
     dropout keeps), drawn from ``rng`` (see ``generator``).
@@ -437,14 +440,19 @@ def random_keep(rng: Any, shape: tuple[int, ...], p: float, device: str) -> Any:
     half the time of uniform floats (128 x 512: 53 us against 111 us; with dropout 0.5 the
     784-512-128-64-10 training step took 0.94x its old time at batch 1024, 0.96-0.99x at 128:
     ``benchmarks/ab/dropout_mask.py``), on a finer probability grid (2**-32; float32 uniforms
-    have 2**-24). NumPy's float32 uniforms are the top 24 of the same 32 bits, so float32 masks
-    are those of the former ``random(...) >= p`` except for draws within 2**-24 of ``p``.
-    CuPy: uniform floats."""
+    have 2**-24). NumPy's float32 uniforms are the top 24 of the same 32 bits, so a mask equals
+    ``rng.random(shape, float32) >= p`` from the same generator state except for draws within
+    2**-24 of ``p`` (the streams part after a mask of an odd size: NumPy keeps the unused half
+    of the last draw for its next float32). Bit generators whose ``random_raw`` gives fewer
+    than 64 bits (MT19937), and CuPy's, take float32 uniforms."""
     if device == "cuda":
         return rng.random(shape, dtype=np.float32) >= p
-    n = math.prod(shape)
-    bits = rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n].reshape(shape)
-    keep = bits >= round(p * 2.0**32)
+    if isinstance(rng.bit_generator, _RAW64):
+        n = math.prod(shape)
+        bits = rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n].reshape(shape)
+        keep = np.asarray(bits >= round(p * 2.0**32))  # asarray: a 0-d result is a scalar
+    else:
+        keep = np.asarray(rng.random(shape, dtype=np.float32) >= p)
     return keep if device == "cpu" else asarray(keep, device=device)
 
 

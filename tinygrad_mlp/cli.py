@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--flush-denormal",
         action="store_true",
         help="treat subnormal floats as zero while training (tg.set_flush_denormal; x86-64 "
-        "Linux): faster where Adam moments decay through them, e.g. ~0.88x on fashion-mnist",
+        "Linux): faster where Adam moments decay through them (fashion-mnist, 10 epochs: "
+        "0.84-0.89x the time)",
     )
     sub.add_parser(
         "bench",

@@ -86,13 +86,16 @@ def cpu_peak_bytes(torch: Any, fn: Any) -> int | None:
     the call, less those of them freed during it (the frees of memory from before the call do
     not count). From the memory events of PyTorch's profiler (``profile_memory=True``), matched
     by address through its Chrome trace: its own running totals cannot be used, since it also
-    reports frees of memory allocated in earlier profiled calls. None where this PyTorch's
-    profiler does not give those events."""
+    reports frees of memory allocated in earlier profiled calls. Only the calling thread's
+    memory is seen (a CPU training step allocates there). None where this PyTorch's profiler
+    does not give those events; errors of ``fn`` itself propagate."""
     try:
         from torch.profiler import ProfilerActivity, profile
-
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-            fn()
+    except ImportError:
+        return None
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    try:
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "trace.json")
             prof.export_chrome_trace(path)
@@ -103,7 +106,7 @@ def cpu_peak_bytes(torch: Any, fn: Any) -> int | None:
             for e in events
             if e.get("name") == "[memory]" and e["args"].get("Device Type") == 0  # the CPU
         ]
-    except (ImportError, AttributeError, RuntimeError, OSError, ValueError, KeyError):
+    except (AttributeError, RuntimeError, OSError, ValueError, KeyError, TypeError):
         return None
     live: dict[int, int] = {}  # address -> bytes of the blocks allocated during the call
     total = peak = 0
