@@ -263,7 +263,7 @@ def _load_axpy() -> dict[np.dtype, Any]:
     return _axpy
 
 
-_AXPY_MIN_SIZE = 65536  # smaller updates take NumPy's two passes
+_AXPY_MIN_SIZE = 16384  # smaller updates take NumPy's two passes (README: where the time goes)
 _AXPY_CHUNK = 10_000  # elements per BLAS call: OpenBLAS runs axpy on one thread up to 10,000,
 # and its threads would fight NumPy's own OpenBLAS threads for the cores (10x slower steps)
 
