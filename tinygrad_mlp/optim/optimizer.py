@@ -70,7 +70,6 @@ def check_flag(name: str, value: Any) -> bool:
     return bool(value)
 
 
-# ---------------------------------------------------------------------- parameter lists
 def with_weight_decay(grad: Any, param: Any, weight_decay: float) -> Any:
     """``grad + weight_decay * param`` (the gradient of an L2 penalty added) as one new array.
 
@@ -84,6 +83,7 @@ def with_weight_decay(grad: Any, param: Any, weight_decay: float) -> Any:
     return decayed
 
 
+# ---------------------------------------------------------------------- parameter lists
 def _param_list(params: Any, group: int) -> list[Tensor]:
     """The tensors of one group as a list, each checked (Tensor, requires grad, leaf, unique)."""
     if isinstance(params, Tensor):
