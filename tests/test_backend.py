@@ -185,6 +185,18 @@ def test_unsigned_view_reads_negative_integers_as_large_ones_without_a_copy():
     assert backend.unsigned_view(np.array([-1], dtype=">i8")) is None  # byte-swapped: no view
 
 
+@pytest.mark.parametrize("name", ["float32", "float64", "int8", "uint64", "bool"])
+def test_resolve_dtype_takes_a_name_a_numpy_dtype_or_any_backend_s_dtype(name, device):
+    xp = backend.namespace_for(device)
+    want = getattr(xp, name)
+    for form in (name, np.dtype(name), getattr(np, name), backend.resolve_dtype(name, device)):
+        assert backend.resolve_dtype(form, device) == want, form
+    strict = getattr(backend.namespace_for("array_api_strict"), name)  # another backend's dtype
+    assert backend.resolve_dtype(strict, device) == want
+    with pytest.raises(TypeError, match="unsupported dtype 'complex64'"):
+        backend.resolve_dtype("complex64", device)
+
+
 # ---------------------------------------------------------------------- add_scaled_ (optimizers)
 BIG = backend._AXPY_MIN_SIZE  # the smallest array that goes through BLAS axpy
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import tinygrad_mlp as tg
 from tinygrad_mlp import functional as F
 from tinygrad_mlp import nn
-from tinygrad_mlp.backend import is_floating
+from tinygrad_mlp.backend import is_floating, to_numpy
 from tinygrad_mlp.fused import MLPStack, mlp_stack
 from tinygrad_mlp.testing import arrays, check_gradients
 
@@ -214,16 +214,19 @@ def test_mlp_with_dropout_is_one_op_but_runs_layer_by_layer_under_detect_anomaly
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_mlp_with_active_dropout_equals_the_per_layer_ops_step_after_step(activation, dtype):
+def test_mlp_with_active_dropout_equals_the_per_layer_ops_step_after_step(
+    activation, dtype, device
+):
     """Twin models (same seed, so the same weights and dropout streams): the fused one must draw
-    the same masks in the same order as the layers one by one, and give the same numbers."""
+    the same masks in the same order as the layers one by one, and give the same numbers; on
+    every backend (on a GPU the masks come from CuPy's generator)."""
     config = dict(sizes=[7, 12, 10, 8, 3], activation=activation, dropout=0.4, seed=5, dtype=dtype)
-    fused, twin = nn.MLP(**config), nn.MLP(**config)
+    fused, twin = nn.MLP(**config, device=device), nn.MLP(**config, device=device)
     per_layer = unfused_copy(twin)
-    y = tg.Tensor(np.random.default_rng(3).integers(0, 3, 9))
+    y = tg.Tensor(np.random.default_rng(3).integers(0, 3, 9), device=device)
     rtol = 1e-5 if dtype == "float32" else 1e-12
     for step in range(3):  # the generators advance alike
-        x = tg.randn(9, 7, seed=step, dtype=dtype)
+        x = tg.randn(9, 7, seed=step, dtype=dtype, device=device)
         assert op_names(fused(x)) == ["MLPStack"]
         assert "MLPStack" not in op_names(per_layer(x))  # (both draw one set of masks here)
         out, grads = forward_backward(fused, x, y)
@@ -231,10 +234,10 @@ def test_mlp_with_active_dropout_equals_the_per_layer_ops_step_after_step(activa
         np.testing.assert_allclose(out, out_ref, rtol=rtol, atol=rtol)
         for g, g_ref in zip(grads, grads_ref, strict=True):
             np.testing.assert_allclose(g, g_ref, rtol=rtol, atol=rtol)
-    masks_drawn = [fused.layers[i].mask((2, 2), dtype, "cpu") for i in (2, 5, 8)]
-    masks_ref = [twin.layers[i].mask((2, 2), dtype, "cpu") for i in (2, 5, 8)]
+    masks_drawn = [fused.layers[i].mask((2, 2), dtype, device) for i in (2, 5, 8)]
+    masks_ref = [twin.layers[i].mask((2, 2), dtype, device) for i in (2, 5, 8)]
     for m, m_ref in zip(masks_drawn, masks_ref, strict=True):
-        np.testing.assert_array_equal(m, m_ref)
+        np.testing.assert_array_equal(to_numpy(m), to_numpy(m_ref))
 
 
 def test_mlp_stack_names_the_hidden_layer_whose_mask_does_not_fit():

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from _optim_helpers import param, t64
 
-from tinygrad_mlp import Tensor, no_grad, optim
+from tinygrad_mlp import Tensor, backend, no_grad, optim
 
 array_api_strict = pytest.importorskip("array_api_strict")
 STRICT_ARRAY = type(array_api_strict.asarray(0.0))
@@ -303,30 +305,36 @@ def test_wrong_gradient_shape_raises():
 # ====================================================================== array-api-strict
 
 
+@pytest.mark.parametrize(
+    "device", ["array_api_strict"] + (["cuda"] if backend.is_available("cuda") else [])
+)
 @pytest.mark.parametrize(("cls", "hyper"), CONFIGS, ids=CONFIG_IDS)
-def test_optimizer_on_array_api_strict_matches_numpy(cls, hyper):
-    xp = array_api_strict
-    shapes = [(3, 2), (2,)]
+def test_optimizer_on_every_other_backend_matches_numpy(cls, hyper, device):
+    """array-api-strict (and CuPy where a GPU is present) against NumPy. The large parameter
+    takes the fast paths: BLAS axpy and reused temporaries on NumPy, ``out=`` temporaries on
+    CuPy (``backend.scratch``), plain array-API calls on array-api-strict."""
+    shapes = [(3, 2), (2,), (backend._SCRATCH_MIN_SIZE // 128 + 2, 128)]
+    assert math.prod(shapes[-1]) >= max(backend._SCRATCH_MIN_SIZE, backend._AXPY_MIN_SIZE)
     init = [np.random.default_rng(6).normal(size=s) for s in shapes]
     grads = grad_sequence(7, shapes, 4)
     host = [param(v) for v in init]
-    strict = [param(v, device="array_api_strict") for v in init]
-    opt_host, opt_strict = cls(host, **hyper), cls(strict, **hyper)
+    other = [param(v, device=device) for v in init]
+    opt_host, opt_other = cls(host, **hyper), cls(other, **hyper)
     for step_grads in grads:
-        for h, s, g in zip(host, strict, step_grads, strict=True):
+        for h, s, g in zip(host, other, step_grads, strict=True):
             h.grad = t64(g.copy())
-            s.grad = t64(g.copy(), device="array_api_strict")
+            s.grad = t64(g.copy(), device=device)
         opt_host.step()
-        opt_strict.step()
-    total = optim.clip_grad_norm_(strict, 0.5)
+        opt_other.step()
+    total = optim.clip_grad_norm_(other, 0.5)
     assert total == pytest.approx(optim.clip_grad_norm_(host, 0.5), rel=1e-12)
-    opt_strict.zero_grad(set_to_none=False)
-    for h, s in zip(host, strict, strict=True):
-        assert isinstance(s.data, STRICT_ARRAY) and s.data.dtype == xp.float64
+    opt_other.zero_grad(set_to_none=False)
+    for h, s in zip(host, other, strict=True):
+        assert backend.device_of(s.data) == device and backend.dtype_name(s.dtype) == "float64"
         np.testing.assert_allclose(s.numpy(), h.numpy(), rtol=1e-12, atol=1e-15)
-        assert isinstance(s.grad.data, STRICT_ARRAY)
-        for value in opt_strict.state[s].values():
-            assert isinstance(value, int | STRICT_ARRAY)
+        assert backend.device_of(s.grad.data) == device
+        for value in opt_other.state[s].values():
+            assert isinstance(value, int) or backend.device_of(value) == device
 
 
 @pytest.mark.parametrize(
@@ -339,7 +347,6 @@ def test_large_parameters_take_the_blas_update_and_agree_with_numpy_s(
     """Parameters of ``backend._AXPY_MIN_SIZE`` elements or more are updated with BLAS axpy
     (SciPy's); every optimizer must give what the plain NumPy update gives."""
     pytest.importorskip("scipy")
-    from tinygrad_mlp import backend
 
     shape = (backend._AXPY_MIN_SIZE // 128 + 3, 128)  # not a multiple of the BLAS chunk size
     rng = np.random.default_rng(0)
@@ -375,7 +382,6 @@ def test_update_in_reused_temporaries_is_bit_identical_to_fresh_arrays(
     ``backend._SCRATCH_MIN_SIZE`` elements or more (``backend.scratch``); the parameters, the
     state and the stored gradient must come out exactly as with a new array per step. A float64
     gradient on a float32 parameter (mixed dtypes) must take the new-array path."""
-    from tinygrad_mlp import backend
 
     shape = (backend._SCRATCH_MIN_SIZE // 128 + 2, 128)  # over the threshold
     monkeypatch.setattr(backend, "_AXPY_MIN_SIZE", np.prod(shape) + 1)  # NumPy's update
@@ -420,7 +426,6 @@ def test_column_major_gradients_keep_the_blas_update_and_its_bits(cls, hyper, mo
     and miss BLAS axpy, 2.7x slower and off by an ulp); the update of the parameter itself still
     goes through BLAS, with the bits of the new-array path."""
     pytest.importorskip("scipy")
-    from tinygrad_mlp import backend
 
     shape = (backend._AXPY_MIN_SIZE // 128 + 3, 128)
     rng = np.random.default_rng(0)

@@ -357,7 +357,8 @@ def resolve_dtype(dtype: Any, device: str) -> Any:
     xp = _load(device)
     if dtype is None:
         dtype = DEFAULT_DTYPE
-    name = dtype if isinstance(dtype, str) else getattr(dtype, "__name__", None) or str(dtype)
+    name = dtype if isinstance(dtype, str) else getattr(dtype, "__name__", None)  # np.float32
+    name = name or dtype_name(dtype)  # np.dtype("f4"), any backend's dtype object
     name = str(np.dtype(name)) if name not in _FLOAT_NAMES + _INT_NAMES + ("bool",) else name
     if name not in _FLOAT_NAMES + _INT_NAMES + ("bool",):
         raise TypeError(f"unsupported dtype {dtype!r}; use float32, float64, an int or bool type")

@@ -252,6 +252,7 @@ class Dropout(Module):
         if rng is None:
             rng = self._rngs[device] = backend.generator(self.seed, device)
         keep = backend.random_keep(rng, shape, self.p, device)
+        dtype = backend.resolve_dtype(dtype, device)  # "float32", np.float32, x.dtype: all fine
         mask, scale = backend.namespace(keep).astype(keep, dtype), 1.0 / (1.0 - self.p)
         if not backend.is_floating(mask.dtype):
             return mask * scale  # an integer input: a float mask, and a float output
