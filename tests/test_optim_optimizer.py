@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from _optim_helpers import param, t64
 
-from tinygrad_mlp import Tensor, backend, no_grad, optim
+from tinygrad_mlp import Tensor, backend, cpu, no_grad, optim
 
 array_api_strict = pytest.importorskip("array_api_strict")
 STRICT_ARRAY = type(array_api_strict.asarray(0.0))
@@ -314,7 +314,7 @@ def test_optimizer_on_every_other_backend_matches_numpy(cls, hyper, device):
     takes the fast paths: BLAS axpy and reused temporaries on NumPy, ``out=`` temporaries on
     CuPy (``backend.scratch``), plain array-API calls on array-api-strict."""
     shapes = [(3, 2), (2,), (backend._SCRATCH_MIN_SIZE // 128 + 2, 128)]
-    assert math.prod(shapes[-1]) >= max(backend._SCRATCH_MIN_SIZE, backend._AXPY_MIN_SIZE)
+    assert math.prod(shapes[-1]) >= max(backend._SCRATCH_MIN_SIZE, cpu._AXPY_MIN_SIZE)
     init = [np.random.default_rng(6).normal(size=s) for s in shapes]
     grads = grad_sequence(7, shapes, 4)
     host = [param(v) for v in init]
@@ -344,17 +344,17 @@ def test_optimizer_on_every_other_backend_matches_numpy(cls, hyper, device):
 def test_large_parameters_take_the_blas_update_and_agree_with_numpy_s(
     cls, hyper, dtype, monkeypatch
 ):
-    """Parameters of ``backend._AXPY_MIN_SIZE`` elements or more are updated with BLAS axpy
+    """Parameters of ``cpu._AXPY_MIN_SIZE`` elements or more are updated with BLAS axpy
     (SciPy's); every optimizer must give what the plain NumPy update gives."""
     pytest.importorskip("scipy")
 
-    shape = (backend._AXPY_MIN_SIZE // 128 + 3, 128)  # not a multiple of the BLAS chunk size
+    shape = (cpu._AXPY_MIN_SIZE // 128 + 3, 128)  # not a multiple of the BLAS chunk size
     rng = np.random.default_rng(0)
     start = rng.standard_normal(shape).astype(dtype)
     grads = [rng.standard_normal(shape).astype(dtype) for _ in range(3)]
     calls = []
-    real = backend._load_axpy()[np.dtype(dtype)]
-    monkeypatch.setitem(backend._axpy, np.dtype(dtype), lambda *a: calls.append(1) or real(*a))
+    real = cpu._load_axpy()[np.dtype(dtype)]
+    monkeypatch.setitem(cpu._axpy, np.dtype(dtype), lambda *a: calls.append(1) or real(*a))
 
     def run() -> np.ndarray:
         p = Tensor(start, requires_grad=True, dtype=dtype)
@@ -367,7 +367,7 @@ def test_large_parameters_take_the_blas_update_and_agree_with_numpy_s(
 
     with_blas = run()
     assert calls
-    monkeypatch.setattr(backend, "_axpy", {})  # no SciPy: NumPy's two-pass update
+    monkeypatch.setattr(cpu, "_axpy", {})  # no SciPy: NumPy's two-pass update
     with_numpy = run()
     tol = 1e-5 if dtype == "float32" else 1e-12
     np.testing.assert_allclose(with_blas, with_numpy, rtol=tol, atol=tol)
@@ -384,7 +384,7 @@ def test_update_in_reused_temporaries_is_bit_identical_to_fresh_arrays(
     gradient on a float32 parameter (mixed dtypes) must take the new-array path."""
 
     shape = (backend._SCRATCH_MIN_SIZE // 128 + 2, 128)  # over the threshold
-    monkeypatch.setattr(backend, "_AXPY_MIN_SIZE", np.prod(shape) + 1)  # NumPy's update
+    monkeypatch.setattr(cpu, "_AXPY_MIN_SIZE", np.prod(shape) + 1)  # NumPy's update
     rng = np.random.default_rng(0)
     start = rng.standard_normal(shape).astype(np.float32)
     grads = [rng.standard_normal(shape).astype(grad_dtype) for _ in range(3)]
@@ -427,18 +427,18 @@ def test_column_major_gradients_keep_the_blas_update_and_its_bits(cls, hyper, mo
     goes through BLAS, with the bits of the new-array path."""
     pytest.importorskip("scipy")
 
-    shape = (backend._AXPY_MIN_SIZE // 128 + 3, 128)
+    shape = (cpu._AXPY_MIN_SIZE // 128 + 3, 128)
     rng = np.random.default_rng(0)
     start = rng.standard_normal(shape).astype(np.float32)
     grads = [np.asfortranarray(rng.standard_normal(shape).astype(np.float32)) for _ in range(3)]
-    real = backend._load_axpy()[np.dtype("float32")]
+    real = cpu._load_axpy()[np.dtype("float32")]
     updates_of = []  # the arrays BLAS axpy wrote into
 
     def spy(x, y, n, a):
         updates_of.append(y)
         return real(x, y, n, a)
 
-    monkeypatch.setitem(backend._axpy, np.dtype("float32"), spy)
+    monkeypatch.setitem(cpu._axpy, np.dtype("float32"), spy)
 
     def run() -> np.ndarray:
         p = Tensor(start, requires_grad=True)

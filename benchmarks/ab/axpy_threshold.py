@@ -1,5 +1,5 @@
 """A/B: the smallest parameter that the optimizers update with BLAS axpy
-(``backend._AXPY_MIN_SIZE``), 16,384 against the former 65,536 elements, same session.
+(``cpu._AXPY_MIN_SIZE``), 16,384 against the former 65,536 elements, same session.
 
 Full training steps (nn.MLP + optim.SGD, zero_grad, forward, cross-entropy, backward, step) on
 a fixed batch; the two thresholds alternate in blocks of 1,000 steps, 10 blocks each; prints
@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from tinygrad_mlp import Tensor, backend
+from tinygrad_mlp import Tensor, cpu
 from tinygrad_mlp import functional as F
 from tinygrad_mlp.bench import impls, reference
 
@@ -40,7 +40,7 @@ def run(net: str, batch: int, dtype: str, blocks: int = 10, steps: int = 1000) -
     clock = time.perf_counter
     for block in range(blocks):
         for threshold in (OLD, NEW) if block % 2 else (NEW, OLD):
-            backend._AXPY_MIN_SIZE = threshold
+            cpu._AXPY_MIN_SIZE = threshold
             in_step = total = 0.0
             for i in range(steps + 100):
                 t0 = clock()
@@ -52,7 +52,7 @@ def run(net: str, batch: int, dtype: str, blocks: int = 10, steps: int = 1000) -
                 if i >= 100:
                     in_step, total = in_step + t2 - t1, total + t2 - t0
             times[threshold].append((in_step / steps * 1e6, total / steps * 1e6))
-    backend._AXPY_MIN_SIZE = NEW
+    cpu._AXPY_MIN_SIZE = NEW
     (s_new, t_new), (s_old, t_old) = (np.median(times[k], axis=0) for k in (NEW, OLD))
     print(
         f"{net} {dtype} batch {batch}: opt.step {s_old:.1f} -> {s_new:.1f} us, "

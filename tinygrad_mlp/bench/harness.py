@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .. import backend
+from .. import cpu
 from ..denormal import is_flush_denormal
 
 THREAD_ENV_VARS = (
@@ -335,7 +335,7 @@ def environment_info(argv: list[str] | None = None, busy_seconds: float = 1.0) -
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "load_average": load_average(),
         "busy_at_start": busy_fraction(busy_seconds),
-        "blas_axpy": bool(backend._load_axpy()),  # SciPy's axpy for large CPU updates
+        "blas_axpy": bool(cpu._load_axpy()),  # SciPy's axpy for large CPU updates
         "flush_denormal": is_flush_denormal(),  # subnormals as zero (set_flush_denormal)
         "thread_env": {k: os.environ.get(k) for k in THREAD_ENV_VARS},
         "numpy": numpy.__version__,
