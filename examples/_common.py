@@ -120,8 +120,8 @@ def machine() -> str:
     if backend.is_available("cuda"):
         cupy = sys.modules.get("cupy")
         if cupy is not None:
-            props = cupy.cuda.runtime.getDeviceProperties(0)
-            name += f" + {props['name'].decode()}"
+            gpu = cupy.cuda.runtime.getDeviceProperties(0)["name"]
+            name += f" + {gpu.decode() if isinstance(gpu, bytes) else gpu}"
     return name
 
 

@@ -96,6 +96,62 @@ def test_quick_run_writes_valid_json_markdown_and_plot(tmp_path):
     assert "; subnormals flushed to zero" in markdown.render(results, "bench-quick")
 
 
+QUICK_SMALL = ["--quick", "--device", "cpu", "--networks", "64-64-16-10", "--skip", "epoch,plots"]
+
+
+def test_a_failing_part_is_reported_and_the_other_parts_are_kept(tmp_path, monkeypatch, capsys):
+    from tinygrad_mlp.bench import suite
+
+    def broken(cfg, log):
+        raise RuntimeError("overhead broke")
+
+    monkeypatch.setattr(suite, "bench_overhead", broken)
+    assert run([*QUICK_SMALL, "--out", str(tmp_path)]) == 1  # files written, exit status 1
+    assert "FAILED overhead: RuntimeError: overhead broke" in capsys.readouterr().err
+    results = json.loads((tmp_path / "bench-quick.json").read_text())
+    [failure] = results["failures"]
+    assert failure["part"] == "overhead" and "broken" in failure["traceback"]
+    assert results["overhead"] == [] and results["interrupted"] is None
+    assert {r["impl"] for r in results["steps"]} == {"tinygrad", "numpy_reference", "gemm_floor"}
+    md = (tmp_path / "bench-quick.md").read_text()
+    assert "- **FAILED** overhead: RuntimeError: overhead broke" in md
+
+
+def test_steps_measured_before_a_failure_on_one_device_are_kept(monkeypatch):
+    from tinygrad_mlp.bench import impls, suite
+
+    real_build, calls = impls.build, []
+
+    def build(params, lr, device="cpu", variant="auto"):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("second configuration broke")
+        return real_build(params, lr, device, variant)
+
+    monkeypatch.setattr(impls, "build", build)
+    cfg = suite.make_config(quick=True, networks=("64-64-16-10",), overhead=False, epoch=False)
+    results = suite.run_suite(cfg, log=lambda line: None)
+    assert [f["part"] for f in results["failures"]] == ["steps on cpu"]
+    assert {r["batch"] for r in results["steps"]} == {32}  # the first of batches 32 and 128
+    assert "tinygrad_variant" not in results  # the step loop did not finish
+    assert "**FAILED** steps on cpu: RuntimeError" in markdown.render(results, "bench")
+
+
+def test_an_interrupted_run_keeps_and_marks_its_partial_results(tmp_path, monkeypatch):
+    from tinygrad_mlp.bench import suite
+
+    def interrupt(cfg, log):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(suite, "bench_overhead", interrupt)  # after the steps, before the rest
+    assert run([*QUICK_SMALL, "--out", str(tmp_path)]) == 130
+    results = json.loads((tmp_path / "bench-quick.json").read_text())
+    assert results["interrupted"].startswith("stopped by SIGINT")
+    assert results["steps"] and results["torch"] == {"status": "not run"}
+    assert list(results["probe"]["seconds"]) == ["start", "after the steps"]
+    assert "- **INTERRUPTED**: stopped by SIGINT" in (tmp_path / "bench-quick.md").read_text()
+
+
 @pytest.mark.parametrize(
     "argv",
     [
@@ -337,3 +393,25 @@ def test_the_report_warns_about_a_busy_start_and_not_about_a_trailing_load_avera
     assert "2%" in lines[0] and "WARNING" not in " ".join(lines)
     meta = {"busy_at_start": None, "load_average": [1.9, 1.0, 0.5], "cpu_count": 2}
     assert "load 1.9" in " ".join(markdown._busy_lines(meta))
+
+
+def test_source_commit_falls_back_to_the_environment_without_a_git_checkout(monkeypatch):
+    """A lent GPU machine gets a copy of the tree without .git: TINYGRAD_MLP_COMMIT names it."""
+    monkeypatch.setenv("TINYGRAD_MLP_COMMIT", "abc1234")
+    monkeypatch.setattr(harness, "_git_head", lambda: "f" * 40)
+    assert harness.source_commit() == "f" * 40  # .git, when there, wins
+    monkeypatch.setattr(harness, "_git_head", lambda: None)
+    assert harness.source_commit() == "abc1234"
+    monkeypatch.setenv("TINYGRAD_MLP_COMMIT", "")
+    assert harness.source_commit() is None
+
+
+def test_gpu_check_script_parses_and_names_what_it_runs():
+    """benchmarks/gpu_check.sh runs only on a lent GPU machine (dry run: GPU_CHECK_ALLOW_CPU=1);
+    here: its bash parses, and the commands it runs exist."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = os.path.join(root, "benchmarks", "gpu_check.sh")
+    subprocess.run(["bash", "-n", script], check=True)
+    text = open(script, encoding="utf-8").read()
+    assert "-m tinygrad_mlp.bench --device all" in text and "gpu_label_check.py" in text
+    assert os.path.exists(os.path.join(root, "benchmarks", "ab", "gpu_label_check.py"))

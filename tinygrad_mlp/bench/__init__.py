@@ -129,7 +129,12 @@ def run(argv: list[str] | None = None) -> int:
         worst = t["worst"]
         value = f"{worst['ratio']:.2f}x ({worst['case']})" if worst else "-"
         print(f"  {t['status']:>12}: {t['target']}: {value}")
-    return 0
+    for failure in results["failures"]:
+        print(f"tinygrad-mlp bench: FAILED {failure['part']}: {failure['error']}", file=sys.stderr)
+    if results["interrupted"]:
+        print(f"tinygrad-mlp bench: {results['interrupted']}", file=sys.stderr)
+        return 130
+    return 1 if results["failures"] else 0
 
 
 __all__ = ["run"]

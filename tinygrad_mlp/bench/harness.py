@@ -44,6 +44,8 @@ THREAD_ENV_VARS = (
     "MALLOC_MMAP_THRESHOLD_",
     "MALLOC_TOP_PAD_",
     "MALLOC_ARENA_MAX",
+    "CUPY_TF32",  # TF32 matmuls in CuPy (off unless set; PyTorch's setting is in its meta)
+    "NVIDIA_TF32_OVERRIDE",
 )
 
 
@@ -250,7 +252,12 @@ def blas_info() -> dict[str, Any]:
 
 def source_commit() -> str | None:
     """The git commit of the tinygrad_mlp checkout being measured, read from ``.git`` (no git
-    command is run); None for an installed copy outside a repository."""
+    command is run); else ``TINYGRAD_MLP_COMMIT`` from the environment (a copy of the tree
+    without ``.git``, as on a lent GPU machine); None when neither is there."""
+    return _git_head() or os.environ.get("TINYGRAD_MLP_COMMIT") or None
+
+
+def _git_head() -> str | None:
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     git = os.path.join(root, ".git")
     try:

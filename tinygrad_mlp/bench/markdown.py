@@ -58,6 +58,9 @@ def _header(results: dict[str, Any]) -> list[str]:
         "implementations interleaved round-robin in one process; spread in the JSON",
     ]
     lines += [f"- {d}: {note}" for d, note in results.get("device_notes", {}).items()]
+    if results.get("interrupted"):
+        lines.append(f"- **INTERRUPTED**: {results['interrupted']}")
+    lines += [f"- **FAILED** {f['part']}: {f['error']}" for f in results.get("failures", [])]
     return lines + _busy_lines(meta) + [_noise_line(results)]
 
 

@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -138,9 +139,10 @@ def _step_plan(cfg: Config, device: str) -> list[tuple[str, int]]:
     return plan
 
 
-def bench_steps(cfg: Config, device: str, log: Callable[[str], None]) -> tuple[list, str]:
-    """Step time (and peak memory) of every network x dtype x batch on ``device``."""
-    records, variant = [], ""
+def bench_steps(cfg: Config, device: str, log: Callable[[str], None], records: list) -> str:
+    """Step time (and peak memory) of every network x dtype x batch on ``device``, appended to
+    ``records`` as each is measured (a later failure keeps them); returns the step's variant."""
+    variant = ""
     sync = (lambda: backend.synchronize(device)) if device == "cuda" else None
     for net in cfg.networks:
         sizes = NETWORKS[net]
@@ -178,13 +180,14 @@ def bench_steps(cfg: Config, device: str, log: Callable[[str], None]) -> tuple[l
                         if device == "cuda"
                         else harness.peak_memory(fns[impl])
                     )
-                    rec["minor_faults_per_step"] = harness.minor_faults(fns[impl])
+                    if device == "cpu":  # page faults of host memory (GPU steps: unsynced)
+                        rec["minor_faults_per_step"] = harness.minor_faults(fns[impl])
                 records.append(rec)
             log(
                 f"step {device} {net} {dtype} batch {batch}: "
                 + ", ".join(f"{k} {v.median * 1e3:.3f} ms" for k, v in stats.items())
             )
-    return records, variant
+    return variant
 
 
 # ---------------------------------------------------------------------- per-op overhead
@@ -302,7 +305,12 @@ def _speed_probe(cfg: Config) -> Callable[[str], None]:
 
 
 def run_suite(cfg: Config, argv: list[str] | None = None, log=_log) -> dict[str, Any]:
-    """Run everything ``cfg`` asks for; the results as one JSON-ready dict."""
+    """Run everything ``cfg`` asks for; the results as one JSON-ready dict.
+
+    A part that raises (one device's steps, the overhead, the epochs, PyTorch) is recorded in
+    ``results["failures"]`` with its traceback while the other parts still run, and Ctrl-C (or a
+    time limit's SIGINT) stops the measuring and keeps what was measured, marked
+    ``results["interrupted"]``: a long or one-off GPU run never loses its finished parts."""
     start = time.perf_counter()
     harness.set_clock(cfg.clock)
     requested = cfg.devices  # PyTorch may have CUDA even where CuPy does not
@@ -323,34 +331,63 @@ def run_suite(cfg: Config, argv: list[str] | None = None, log=_log) -> dict[str,
         "steps": [],
         "overhead": [],
         "epoch": None,
+        "torch": {"status": "not run"},
+        "failures": [],
+        "interrupted": None,
     }
     cfg = dataclasses.replace(cfg, devices=tuple(devices))
     probe = _speed_probe(cfg)
-    probe("start")
-    for device in devices:
-        records, variant = bench_steps(cfg, device, log)
-        results["steps"] += records
-        results["tinygrad_variant"] = variant
-    probe("after the steps")
-    if cfg.overhead:
-        results["overhead"] = bench_overhead(cfg, log)
-    if cfg.epoch:
-        results["epoch"] = _run_epoch(cfg, log)
-        probe("after the epochs")
-    results["torch"] = _run_torch_part(cfg, list(requested), results, log)
-    if results["torch"].get("status") == "ok":
-        probe("after PyTorch")
+    try:
+        _measure(cfg, list(requested), results, probe, log)
+    except KeyboardInterrupt:
+        results["interrupted"] = "stopped by SIGINT (Ctrl-C or a time limit); partial results"
+        log("interrupted: keeping the parts measured so far")
     times = probe.seconds
     results["probe"] = {
         "workload": probe.workload,
         "seconds": times,
-        "spread": max(times.values()) / min(times.values()),
+        "spread": max(times.values()) / min(times.values()) if times else None,
     }
     results["targets"] = report.targets(results)
     results["noise"] = report.noise(results)
     results["elapsed_s"] = time.perf_counter() - start
     results["meta"]["load_average_end"] = harness.load_average()
     return results
+
+
+def _measure(cfg: Config, requested: list[str], results: dict, probe, log) -> None:
+    """Every part of the benchmark in turn, each one guarded (``_guarded``)."""
+    probe("start")
+    for device in cfg.devices:
+        variant = _guarded(
+            results, f"steps on {device}", log, bench_steps, cfg, device, log, results["steps"]
+        )
+        if variant is not None:
+            results["tinygrad_variant"] = variant
+    probe("after the steps")
+    if cfg.overhead:
+        results["overhead"] = _guarded(results, "overhead", log, bench_overhead, cfg, log) or []
+    if cfg.epoch:
+        results["epoch"] = _guarded(results, "epoch", log, _run_epoch, cfg, log)
+        probe("after the epochs")
+    torch = _guarded(results, "torch", log, _run_torch_part, cfg, requested, results, log)
+    results["torch"] = torch or {"status": "failed: see failures"}
+    if results["torch"].get("status") == "ok":
+        probe("after PyTorch")
+
+
+def _guarded(results: dict, part: str, log, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``, or None when it raises: the error and its traceback go to
+    ``results["failures"]`` and the log, so that one part's failure keeps the others' results."""
+    try:
+        return fn(*args)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        results["failures"].append(
+            {"part": part, "error": error, "traceback": traceback.format_exc()}
+        )
+        log(f"FAILED {part}: {error}\n{traceback.format_exc()}")
+        return None
 
 
 def _run_epoch(cfg: Config, log: Callable[[str], None]) -> dict[str, Any]:

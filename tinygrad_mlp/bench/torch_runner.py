@@ -252,6 +252,8 @@ def main() -> None:
             "parallel_info": torch.__config__.parallel_info(),
             "cuda_available": torch.cuda.is_available(),
             "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            # TF32 would make CUDA float32 matmuls faster and less precise than CuPy's default
+            "cuda_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
         }
     }
     if "cuda" in cfg["devices"] and not torch.cuda.is_available():
