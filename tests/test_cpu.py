@@ -262,7 +262,9 @@ def test_add_scaled_with_alpha_zero_keeps_numpy_s_nan_from_inf():
 
 
 def test_add_scaled_without_scipy_takes_numpy(monkeypatch):
+    assert cpu.blas_axpy_available()  # SciPy is in the dev extra
     monkeypatch.setattr(cpu, "_axpy", {})
+    assert not cpu.blas_axpy_available()
     y, x = np.ones(BIG, np.float64), np.ones(BIG, np.float64)
     cpu.add_scaled_(y, x, -1.0)
     assert np.all(y == 0.0)

@@ -124,6 +124,11 @@ def _load_axpy() -> dict[np.dtype, Any]:
     return _axpy
 
 
+def blas_axpy_available() -> bool:
+    """Whether ``add_scaled_`` can use BLAS axpy (SciPy is installed); the benchmark records it."""
+    return bool(_axpy if _axpy is not None else _load_axpy())
+
+
 _AXPY_MIN_SIZE = 16384  # smaller updates take NumPy's two passes (README: where the time goes)
 _AXPY_CHUNK = 10_000  # elements per BLAS call: OpenBLAS runs axpy on one thread up to 10,000,
 # and its threads would fight NumPy's own OpenBLAS threads for the cores (10x slower steps)

@@ -342,7 +342,7 @@ def environment_info(argv: list[str] | None = None, busy_seconds: float = 1.0) -
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "load_average": load_average(),
         "busy_at_start": busy_fraction(busy_seconds),
-        "blas_axpy": bool(cpu._load_axpy()),  # SciPy's axpy for large CPU updates
+        "blas_axpy": cpu.blas_axpy_available(),  # SciPy's axpy for large CPU updates
         "flush_denormal": is_flush_denormal(),  # subnormals as zero (set_flush_denormal)
         "thread_env": {k: os.environ.get(k) for k in THREAD_ENV_VARS},
         "numpy": numpy.__version__,
