@@ -15,10 +15,11 @@
 #    SECONDS but 60.
 # 4. labels.log: benchmarks/ab/gpu_label_check.py, the step with and without the class-label check
 #    of F.cross_entropy (one GPU synchronisation per step).
-# summary.txt lists each stage's exit status and seconds (124: stopped at its time limit); the
-# script exits 1 when a stage failed. The device machine's copy of the tree has no .git: pass the
-# commit as TINYGRAD_MLP_COMMIT=$(git rev-parse HEAD) so that env.txt and bench.json name it.
-# SECONDS defaults to 540, which leaves a 10-minute device call a minute for the rest.
+# summary.txt lists each stage's exit status and seconds (124: stopped by SIGINT at its time
+# limit; 137: killed 20 s later); the script exits 1 when a stage failed. The device machine's
+# copy of the tree has no .git: pass the commit as TINYGRAD_MLP_COMMIT=$(git rev-parse HEAD) so
+# that env.txt and bench.json name it. SECONDS (at least 90) defaults to 540, which leaves a
+# 10-minute device call a minute for the rest.
 #
 # The GPU image lacks two pure-Python packages. Fetch their wheels first where pip works (.whl/ is
 # git-ignored; name it in the device call's carry), and they are installed from there:
@@ -26,12 +27,16 @@
 # A device call (carry .whl):
 #   TINYGRAD_MLP_COMMIT=<commit> bash benchmarks/gpu_check.sh /tmp/gc; tar czf "$OUT/gc.tgz" -C /tmp gc
 set -u
-cd "$(dirname "$0")/.."
 out=${1:?usage: bash benchmarks/gpu_check.sh OUTDIR [SECONDS]}
 budget=${2:-540}
+if ! [[ $budget =~ ^[0-9]+$ ]] || ((budget < 90)); then
+    echo "usage: bash benchmarks/gpu_check.sh OUTDIR [SECONDS >= 90], got SECONDS=$budget" >&2
+    exit 2
+fi
 py=${PYTHON:-python3}
 mkdir -p "$out"
-out=$(cd "$out" && pwd)
+out=$(cd "$out" && pwd)  # before the cd below: a relative OUTDIR is the caller's
+cd "$(dirname "$0")/.."
 start=$SECONDS
 export HYPOTHESIS_PROFILE=ci MPLBACKEND=Agg PYTHONUNBUFFERED=1
 
@@ -50,7 +55,8 @@ if compgen -G ".whl/*.whl" >/dev/null; then
     "$py" -m pip install -q --no-index --no-deps --target /tmp/gpu-check-site .whl/*.whl \
         >"$out/install.log" 2>&1 && export PYTHONPATH=/tmp/gpu-check-site${PYTHONPATH:+:$PYTHONPATH}
 fi
-# the package itself, with its console script; without setuptools >= 77 there, from the tree
+# the package itself, with its console script (an editable install into $py's environment: on a
+# machine you keep, dry-run in a throwaway venv); without setuptools >= 77, from the tree
 "$py" -m pip install -q --no-deps --no-build-isolation -e . >>"$out/install.log" 2>&1 \
     || export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 

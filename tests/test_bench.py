@@ -152,6 +152,34 @@ def test_an_interrupted_run_keeps_and_marks_its_partial_results(tmp_path, monkey
     assert "- **INTERRUPTED**: stopped by SIGINT" in (tmp_path / "bench-quick.md").read_text()
 
 
+def test_a_run_interrupted_before_its_first_step_still_writes_its_report(tmp_path, monkeypatch):
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(harness, "interleaved", interrupt)  # plots on: none has data
+    argv = ["--quick", "--device", "cpu", "--networks", "64-64-16-10", "--out", str(tmp_path)]
+    assert run(argv) == 130
+    results = json.loads((tmp_path / "bench-quick.json").read_text())
+    assert results["steps"] == [] and results["interrupted"]
+    assert results["probe"]["seconds"] == {} and results["probe"]["spread"] is None  # it too
+    assert (tmp_path / "bench-quick.md").exists()
+    assert not (tmp_path / "bench-quick-step-time.png").exists()
+
+
+def test_a_failing_pytorch_part_is_recorded(tmp_path, monkeypatch):
+    from tinygrad_mlp.bench import suite
+
+    def broken(cfg):
+        raise OSError("no torch process")
+
+    monkeypatch.setattr(suite, "run_torch", broken)
+    assert run([*QUICK_SMALL, "--torch", "--out", str(tmp_path)]) == 1
+    results = json.loads((tmp_path / "bench-quick.json").read_text())
+    assert [f["part"] for f in results["failures"]] == ["torch"]
+    assert results["torch"] == {"status": "failed: see failures"}
+    assert "- PyTorch: failed: see failures" in (tmp_path / "bench-quick.md").read_text()
+
+
 @pytest.mark.parametrize(
     "argv",
     [

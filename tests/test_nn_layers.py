@@ -185,11 +185,13 @@ def test_dropout_gradient_uses_the_same_mask_and_seed_reproduces():
     assert not np.array_equal(drop(x).numpy(), drop(x).numpy())  # a fresh mask every call
 
 
-def test_dropout_of_an_integer_tensor_is_float():
-    x = np.arange(1, 7).reshape(2, 3)
-    out = nn.Dropout(0.5, seed=0)(tg.Tensor(x))
-    assert out.dtype == np.float64
+@pytest.mark.parametrize("dtype", ["int64", "uint8", "bool"])
+def test_dropout_of_an_integer_or_bool_tensor_is_float64_on_every_backend(dtype, device):
+    x = (np.arange(300) % 200 + 1).reshape(30, 10).astype(dtype)  # no 0 (uint8 wraps at 256)
+    out = nn.Dropout(0.5, seed=0)(tg.Tensor(x, device=device))
+    assert dtype_name(out.dtype) == "float64" and out.device == device
     assert set(np.unique(out.numpy() / x)) == {0.0, 2.0}
+    assert dtype_name(nn.Dropout(0.5).mask((2, 2), dtype, device).dtype) == "float64"
 
 
 def test_dropout_is_identity_in_eval_mode_and_for_p_zero():

@@ -60,7 +60,10 @@ def _header(results: dict[str, Any]) -> list[str]:
     lines += [f"- {d}: {note}" for d, note in results.get("device_notes", {}).items()]
     if results.get("interrupted"):
         lines.append(f"- **INTERRUPTED**: {results['interrupted']}")
-    lines += [f"- **FAILED** {f['part']}: {f['error']}" for f in results.get("failures", [])]
+    lines += [  # the first line of each error (the whole traceback is in the JSON)
+        f"- **FAILED** {f['part']}: {(f['error'].splitlines() or [''])[0]}"
+        for f in results.get("failures", [])
+    ]
     return lines + _busy_lines(meta) + [_noise_line(results)]
 
 

@@ -41,11 +41,14 @@ def _plain_ticks(ax: Any, batches: list[int]) -> None:
     ax.grid(True, which="both", alpha=0.3)
 
 
-def plot_step_times(results: dict[str, Any], path: str) -> str:
-    """Median step time (ms) vs batch, log-log; float32 solid, float64 dashed."""
+def plot_step_times(results: dict[str, Any], path: str) -> str | None:
+    """Median step time (ms) vs batch, log-log; float32 solid, float64 dashed. None when no
+    step was measured (a run interrupted or failed before its first step)."""
+    nets = list(dict.fromkeys(r["network"] for r in results["steps"]))
+    if not nets:
+        return None
     plt = _pyplot()
     idx = step_index(results)
-    nets = list(dict.fromkeys(r["network"] for r in results["steps"]))
     fig, axes = plt.subplots(1, len(nets), figsize=(5.2 * len(nets), 4.2), squeeze=False)
     for ax, net in zip(axes[0], nets, strict=True):
         for (impl, device), (label, color) in STYLE.items():
@@ -124,6 +127,6 @@ def plot_gpu_speedup(results: dict[str, Any], path: str) -> str | None:
 
 def plot_all(results: dict[str, Any], out_dir: str, stem: str) -> list[str]:
     """Every plot that has data; the paths written."""
-    paths = [plot_step_times(results, os.path.join(out_dir, f"{stem}-step-time.png"))]
+    steps = plot_step_times(results, os.path.join(out_dir, f"{stem}-step-time.png"))
     gpu = plot_gpu_speedup(results, os.path.join(out_dir, f"{stem}-gpu-speedup.png"))
-    return paths + ([gpu] if gpu else [])
+    return [path for path in (steps, gpu) if path]

@@ -357,23 +357,23 @@ def run_suite(cfg: Config, argv: list[str] | None = None, log=_log) -> dict[str,
 
 def _measure(cfg: Config, requested: list[str], results: dict, probe, log) -> None:
     """Every part of the benchmark in turn, each one guarded (``_guarded``)."""
-    probe("start")
+    _guarded(results, "speed probe", log, probe, "start")
     for device in cfg.devices:
         variant = _guarded(
             results, f"steps on {device}", log, bench_steps, cfg, device, log, results["steps"]
         )
         if variant is not None:
             results["tinygrad_variant"] = variant
-    probe("after the steps")
+    _guarded(results, "speed probe", log, probe, "after the steps")
     if cfg.overhead:
         results["overhead"] = _guarded(results, "overhead", log, bench_overhead, cfg, log) or []
     if cfg.epoch:
         results["epoch"] = _guarded(results, "epoch", log, _run_epoch, cfg, log)
-        probe("after the epochs")
+        _guarded(results, "speed probe", log, probe, "after the epochs")
     torch = _guarded(results, "torch", log, _run_torch_part, cfg, requested, results, log)
     results["torch"] = torch or {"status": "failed: see failures"}
     if results["torch"].get("status") == "ok":
-        probe("after PyTorch")
+        _guarded(results, "speed probe", log, probe, "after PyTorch")
 
 
 def _guarded(results: dict, part: str, log, fn: Callable[..., Any], *args: Any) -> Any:

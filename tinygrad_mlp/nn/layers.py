@@ -240,6 +240,8 @@ class Dropout(Module):
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
             return x
+        if not backend.is_floating(x.dtype):  # integers or booleans: a float64 output, as
+            x = x.astype("float64")  # NumPy's promotion gives it (array-API libraries: none)
         return x * Tensor._make(self.mask(x.shape, x.dtype, x.device), False, None)
 
     def mask(self, shape: tuple[int, ...], dtype: Any, device: str) -> Any:
@@ -247,16 +249,17 @@ class Dropout(Module):
 
         Every call advances this layer's generator on ``device``; ``forward`` multiplies its
         input by one mask, and ``nn.MLP``'s fused stack draws the same masks in the same order.
+        ``dtype``: a name, NumPy's or the device's dtype; not a float one gives float64.
         """
         rng = self._rngs.get(device)
         if rng is None:
             rng = self._rngs[device] = backend.generator(self.seed, device)
         keep = backend.random_keep(rng, shape, self.p, device)
-        dtype = backend.resolve_dtype(dtype, device)  # "float32", np.float32, x.dtype: all fine
-        mask, scale = backend.namespace(keep).astype(keep, dtype), 1.0 / (1.0 - self.p)
-        if not backend.is_floating(mask.dtype):
-            return mask * scale  # an integer input: a float mask, and a float output
-        mask *= scale  # in place: one new array, not two
+        if not backend.is_floating(dtype):
+            dtype = "float64"
+        dtype = backend.resolve_dtype(dtype, device)
+        mask = backend.namespace(keep).astype(keep, dtype)
+        mask *= 1.0 / (1.0 - self.p)  # in place: one new array, not two
         return mask
 
     def extra_repr(self) -> str:
