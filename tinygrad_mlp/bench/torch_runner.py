@@ -145,7 +145,7 @@ def _steps(torch: Any, cfg: dict[str, Any]) -> list[dict[str, Any]]:
                     peak = None
                     if device == "cpu" and cfg.get("memory", True):
                         peak = cpu_peak_bytes(torch, step)
-                    elif device == "cuda":
+                    elif device == "cuda" and cfg.get("memory", True):
                         torch.cuda.synchronize()
                         before = torch.cuda.memory_allocated()
                         torch.cuda.reset_peak_memory_stats()
