@@ -26,6 +26,9 @@
 #   python3 -m pip download --no-deps --only-binary=:all: -d .whl array-api-compat array-api-strict
 # A device call (carry .whl):
 #   TINYGRAD_MLP_COMMIT=<commit> bash benchmarks/gpu_check.sh /tmp/gc; tar czf "$OUT/gc.tgz" -C /tmp gc
+# The test suite dry-runs this script on the CPU (tests/test_bench.py) with GPU_CHECK_ALLOW_CPU=1,
+# GPU_CHECK_QUICK=1 (bench --quick, a short A/B) and GPU_CHECK_NO_INSTALL=1 (no pip: the tree
+# as it is).
 set -u
 out=${1:?usage: bash benchmarks/gpu_check.sh OUTDIR [SECONDS]}
 budget=${2:-540}
@@ -51,14 +54,19 @@ stage() {  # stage NAME LIMIT COMMAND...: run, log the exit status and the secon
 }
 
 : >"$out/summary.txt"
-if compgen -G ".whl/*.whl" >/dev/null; then
-    "$py" -m pip install -q --no-index --no-deps --target /tmp/gpu-check-site .whl/*.whl \
-        >"$out/install.log" 2>&1 && export PYTHONPATH=/tmp/gpu-check-site${PYTHONPATH:+:$PYTHONPATH}
+quick=${GPU_CHECK_QUICK:-0}
+if [ "${GPU_CHECK_NO_INSTALL:-0}" = 1 ]; then
+    export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+else
+    if compgen -G ".whl/*.whl" >/dev/null; then
+        "$py" -m pip install -q --no-index --no-deps --target /tmp/gpu-check-site .whl/*.whl \
+            >"$out/install.log" 2>&1 && export PYTHONPATH=/tmp/gpu-check-site${PYTHONPATH:+:$PYTHONPATH}
+    fi
+    # the package itself, with its console script (an editable install into $py's environment:
+    # on a machine you keep, dry-run in a throwaway venv); without setuptools >= 77, the tree
+    "$py" -m pip install -q --no-deps --no-build-isolation -e . >>"$out/install.log" 2>&1 \
+        || export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 fi
-# the package itself, with its console script (an editable install into $py's environment: on a
-# machine you keep, dry-run in a throwaway venv); without setuptools >= 77, from the tree
-"$py" -m pip install -q --no-deps --no-build-isolation -e . >>"$out/install.log" 2>&1 \
-    || export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 
 {
     date -u +"%Y-%m-%dT%H:%M:%SZ"
@@ -95,13 +103,17 @@ stage tests $((budget / 3)) "$py" -m pytest -q -rfE -p no:cacheprovider -k "cuda
     $files tests/test_examples.py >"$out/pytest-gpu.log" 2>&1 || status=1
 tail -n 3 "$out/pytest-gpu.log"
 left=$((budget - (SECONDS - start) - 60))  # 60 s kept for stage 4
-stage bench $((left > 30 ? left : 30)) "$py" -m tinygrad_mlp.bench --device all \
-    --skip epoch,sklearn --out "$out/bench" >"$out/bench.log" 2>&1 || status=1
+bench_args=(--device all --skip epoch,sklearn --out "$out/bench")
+[ "$quick" = 1 ] && bench_args+=(--quick)
+stage bench $((left > 30 ? left : 30)) "$py" -m tinygrad_mlp.bench "${bench_args[@]}" \
+    >"$out/bench.log" 2>&1 || status=1
 tail -n 5 "$out/bench.log"
 left=$((budget - (SECONDS - start)))
 device=cuda
 [ "${GPU_CHECK_ALLOW_CPU:-0}" = 1 ] && ! grep -q "devices:.*'cuda'" "$out/env.txt" && device=cpu
-stage labels $((left > 20 ? left : 20)) "$py" benchmarks/ab/gpu_label_check.py $device \
+label_args=("$device")
+[ "$quick" = 1 ] && label_args+=(--quick)
+stage labels $((left > 20 ? left : 20)) "$py" benchmarks/ab/gpu_label_check.py "${label_args[@]}" \
     >"$out/labels.log" 2>&1 || status=1
 cat "$out/labels.log"
 exit $status

@@ -9,7 +9,9 @@ op the check guards), interleaved with GPU synchronisation (``harness.interleave
 the check, an out-of-range label gives a wrong loss (CuPy does not bounds-check indices), so
 this measures a cost; it does not propose dropping the check.
 
-    python benchmarks/ab/gpu_label_check.py [cuda|cpu]
+    python benchmarks/ab/gpu_label_check.py [cuda|cpu] [--quick]
+
+``--quick`` (a smoke test of this script): the small network only, 3 repeats.
 """
 
 import sys
@@ -44,10 +46,12 @@ def steps(net: str, batch: int, device: str) -> dict:
     return {"checked": checked, "unchecked": unchecked}
 
 
-def main(device: str) -> None:
+def main(device: str, quick: bool = False) -> None:
     sync = (lambda: backend.synchronize(device)) if device == "cuda" else None
-    for net, batch in CASES:
-        stats = harness.interleaved(steps(net, batch, device), repeats=15, sync=sync)
+    for net, batch in CASES[2:] if quick else CASES:
+        stats = harness.interleaved(
+            steps(net, batch, device), repeats=3 if quick else 15, sync=sync
+        )
         a, b = stats["checked"].median, stats["unchecked"].median
         print(
             f"{device} {net} b{batch} float32: with the label check {a * 1e3:.3f} ms, "
@@ -56,4 +60,5 @@ def main(device: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "cuda")
+    args = sys.argv[1:]
+    main(next((a for a in args if a != "--quick"), "cuda"), quick="--quick" in args)
