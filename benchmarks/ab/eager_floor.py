@@ -55,7 +55,8 @@ def alternating_ms(fns, n: int, blocks: int = 9) -> list[float]:
 
 def torch_steps(params, x, y, lr: float = 1e-4):
     """PyTorch's eager step and the same step written by hand with torch tensors."""
-    layers = [torch.nn.Linear(w.shape[1], w.shape[0]) for w, _ in params]
+    dtype = torch.from_numpy(params[0][0]).dtype
+    layers = [torch.nn.Linear(w.shape[1], w.shape[0], dtype=dtype) for w, _ in params]
     with torch.no_grad():
         for layer, (w, b) in zip(layers, params, strict=True):
             layer.weight.copy_(torch.from_numpy(w))

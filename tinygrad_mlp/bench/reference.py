@@ -149,4 +149,5 @@ def gemm_floor(
 
     shapes = [(a.shape[0], a.shape[1], b.shape[1]) for a, b, _ in triples]
     run.shapes = shapes  # type: ignore[attr-defined]
+    run.triples = triples  # type: ignore[attr-defined]
     return run

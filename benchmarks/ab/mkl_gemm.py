@@ -1,0 +1,188 @@
+"""Prototype, not adopted: tinygrad_mlp's CPU step with its large matrix products done by MKL.
+
+``gemm_libraries.py`` shows that PyTorch's lead on the CPU is its matrix-product library (MKL
+against NumPy's OpenBLAS). This checks whether tinygrad_mlp would close the gap by calling MKL
+itself: the fast NumPy namespace's ``matmul`` is replaced, in this script only, by one that
+sends 2-D float products of at least ``MIN_MNK`` multiply-adds to MKL's ``cblas_?gemm`` (ctypes,
+``libmkl_rt`` from the ``mkl`` wheel) and everything else to NumPy. Variants, each in its own
+process, alternating over ``ROUNDS``:
+
+- ``openblas``: tinygrad_mlp as shipped;
+- ``mkl``: large products by MKL, with NumPy's OpenBLAS at one thread for the whole process
+  (``OPENBLAS_NUM_THREADS=1``); the sums that went through OpenBLAS's (threaded) matrix-vector
+  product go through NumPy's reduction instead;
+- ``mkl-openblas2``: the same, OpenBLAS at its default two threads;
+- ``torch``: PyTorch's eager step (``eager_floor.torch_steps``).
+
+In the NumPy variants tinygrad_mlp's step alternates with the hand-written NumPy step
+(``bench.reference``, plain ``@``: OpenBLAS), as in the benchmark. Needs ``pip install mkl``
+(a 221 MB wheel) and PyTorch.
+
+On the 2-core Xeon of 2026-12-01 (06:00 UTC; 2 processes a variant, medians; ms per step,
+tinygrad_mlp / by hand; large = 784-512-128-64-10):
+
+| network, batch, dtype | openblas | mkl | mkl-openblas2 | torch | mkl tinygrad / torch |
+|---|---|---|---|---|---|
+| large, 32, float32 | 1.267 / 1.143 | 1.161 / 1.252 | 2.471 / 1.603 | 1.206 | 0.96 |
+| large, 128, float32 | 2.125 / 2.010 | 1.889 / 2.597 | 9.778 / 2.498 | 2.012 | 0.94 |
+| large, 1024, float32 | 9.889 / 9.824 | 9.327 / 16.048 | 21.604 / 10.979 | 9.061 | 1.03 |
+| 784-50-10, 1024, float32 | 1.466 / 1.445 | 1.421 / 2.066 | 2.937 / 1.859 | 1.581 | 0.90 |
+| 64-64-16-10, 1024, float32 | 0.567 / 0.598 | 0.677 / 0.641 | 1.634 / 0.773 | 0.859 | 0.79 |
+| large, 32, float64 | 1.843 / 1.818 | 1.720 / 2.227 | 3.975 / 2.557 | 1.741 | 0.99 |
+| large, 128, float64 | 3.631 / 3.615 | 3.291 / 5.195 | 13.924 / 4.333 | 3.232 | 1.02 |
+| large, 1024, float64 | 20.253 / 19.999 | 17.958 / 35.523 | 40.286 / 21.130 | 18.599 | 0.97 |
+| 784-50-10, 1024, float64 | 2.652 / 2.636 | 2.300 / 3.986 | 7.137 / 3.019 | 2.277 | 1.01 |
+| 64-64-16-10, 1024, float64 | 0.938 / 0.932 | 1.012 / 1.109 | 2.259 / 1.102 | 1.108 | 0.91 |
+
+Not adopted. MKL brings tinygrad_mlp's step to 0.79-1.03x PyTorch's (0.87-0.97x its OpenBLAS
+step on the large network and 784-50-10; 1.08-1.19x on 64-64-16-10), but only with OpenBLAS at one thread for the whole process: any other NumPy
+product in it (the user's, the hand-written step's) then runs slower (here 1.07-1.78x). With
+both libraries threaded, each one's idle threads spin on the two cores while the other works:
+tinygrad_mlp's step ran 1.95-4.60x slower and the hand-written one 1.06-1.41x. A bridge to a
+second BLAS is a process-wide trap; one BLAS for everything (a NumPy built on MKL) would not
+have it, and needs no change here (not measured: no such NumPy build was at hand).
+
+    python benchmarks/ab/mkl_gemm.py
+"""
+
+import ctypes
+import functools
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+from eager_floor import alternating_ms, torch_steps
+
+MIN_MNK = 200_000
+ROUNDS = 2
+VARIANTS = {
+    "openblas": {},
+    "mkl": {"OPENBLAS_NUM_THREADS": "1"},
+    "mkl-openblas2": {},
+    "torch": {},
+}
+CASES = [
+    ("784-512-128-64-10", 32),
+    ("784-512-128-64-10", 128),
+    ("784-512-128-64-10", 1024),
+    ("784-50-10", 1024),
+    ("64-64-16-10", 1024),
+]
+
+
+def mkl_matmul():
+    """A ``matmul(a, b, out=None)`` that hands large 2-D float products to MKL's cblas_?gemm."""
+    lib = ctypes.CDLL(os.path.join(sys.prefix, "lib", "libmkl_rt.so.3"))
+    gemms = {}
+    for name, ctype, dtype in (
+        ("sgemm", ctypes.c_float, "float32"),
+        ("dgemm", ctypes.c_double, "float64"),
+    ):
+        gemm = getattr(lib, "cblas_" + name)
+        ints, ptr = [ctypes.c_int] * 6, ctypes.c_void_p
+        gemm.argtypes = [
+            *ints,
+            ctype,
+            ptr,
+            ctypes.c_int,
+            ptr,
+            ctypes.c_int,
+            ctype,
+            ptr,
+            ctypes.c_int,
+        ]
+        gemms[np.dtype(dtype)] = gemm
+    row_major, no_trans, trans = 101, 111, 112
+    numpy_matmul = np.matmul
+
+    def matmul(a, b, out=None):
+        gemm = gemms.get(getattr(a, "dtype", None))
+        if (
+            gemm
+            and type(a) is type(b) is np.ndarray
+            and a.ndim == b.ndim == 2
+            and a.dtype == b.dtype
+        ):
+            (m, k), n = a.shape, b.shape[1]
+            if m * n * k >= MIN_MNK and b.shape[0] == k and a.flags.forc and b.flags.forc:
+                if out is None:
+                    out = np.empty((m, n), a.dtype)
+                ta, lda = (no_trans, k) if a.flags.c_contiguous else (trans, m)
+                tb, ldb = (no_trans, n) if b.flags.c_contiguous else (trans, k)
+                gemm(row_major, ta, tb, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb,
+                     0.0, out.ctypes.data, n)  # fmt: skip
+                return out
+        return numpy_matmul(a, b) if out is None else numpy_matmul(a, b, out=out)
+
+    return matmul
+
+
+def timed_ms(fns) -> list[float]:
+    """Median ms per call of each function, in alternating blocks of >= 30 ms each."""
+    start = time.perf_counter()
+    for _ in range(3):
+        fns[0]()
+    n = max(3, int(0.03 / ((time.perf_counter() - start) / 3)))
+    return alternating_ms(fns, n, blocks=11)
+
+
+def side(variant: str) -> None:
+    """Print [case, ms of each timed function] per case: tinygrad_mlp's step and the
+    hand-written NumPy step (``bench.reference``, plain ``@``: OpenBLAS) alternating, as in the
+    benchmark; or PyTorch's eager step."""
+    from gemm_libraries import case_data, numpy_side
+
+    from tinygrad_mlp.bench import reference
+
+    if variant.startswith("mkl"):
+        from tinygrad_mlp import backend, cpu
+
+        matmul = mkl_matmul()
+        rng = np.random.default_rng(1)
+        a, b = rng.standard_normal((300, 700)), rng.standard_normal((500, 700)).T
+        assert np.allclose(matmul(a, b), a @ b)  # the layouts are read right
+        backend.namespace(a).matmul = matmul
+        cpu._sum_2d = lambda a, axis, keepdims: None  # no threaded OpenBLAS gemv for the sums
+    for dtype in ("float32", "float64"):
+        for net, batch in CASES:
+            sizes, params, x, y = case_data(net, batch, dtype)
+            if variant == "torch":
+                fns = (torch_steps(params, x, y)[0],)
+            else:
+                ref = reference.NumpyMLP(params, lr=1e-4)
+                fns = (numpy_side(net, batch, dtype)[0], functools.partial(ref.step, x, y))
+            print(json.dumps([f"{net}, {batch}, {dtype}", timed_ms(fns)]), flush=True)
+
+
+def main() -> None:
+    runs: dict[str, dict[str, list[list[float]]]] = {}
+    for _ in range(ROUNDS):
+        for variant, env in VARIANTS.items():
+            out = subprocess.run(
+                [sys.executable, __file__, variant],
+                env={**os.environ, **env},
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            for line in out.splitlines():
+                case, ms = json.loads(line)
+                runs.setdefault(case, {}).setdefault(variant, []).append(ms)
+    heads = [f"{v}: tinygrad / by hand" for v in VARIANTS if v != "torch"]
+    print("| network, batch, dtype | " + " | ".join(heads) + " | torch | MKL tinygrad / torch |")
+    print("|---" * (len(heads) + 3) + "|")
+    for case, by in runs.items():
+        ms = {v: np.median(np.array(by[v]), axis=0) for v in VARIANTS}
+        cells = [f"{ms[v][0]:.3f} / {ms[v][1]:.3f}" for v in VARIANTS if v != "torch"]
+        ratio = ms["mkl"][0] / ms["torch"][0]
+        print(f"| {case} | " + " | ".join(cells) + f" | {ms['torch'][0]:.3f} | {ratio:.2f} |")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        side(sys.argv[1])
+    else:
+        main()
