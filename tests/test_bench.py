@@ -21,7 +21,7 @@ from tinygrad_mlp import Tensor
 from tinygrad_mlp import functional as F
 from tinygrad_mlp.bench import harness, impls, markdown, report, run
 from tinygrad_mlp.bench.reference import NumpyMLP, gemm_floor, gemm_shapes, init_params
-from tinygrad_mlp.bench.torch_runner import run_torch, torch_installed
+from tinygrad_mlp.bench.torch_runner import _blas_library, run_torch, torch_installed
 
 SIZES = [5, 7, 4, 3]
 VARIANTS = ["engine"] + (["nn"] if impls.nn_optim_available() else [])
@@ -94,6 +94,11 @@ def test_quick_run_writes_valid_json_markdown_and_plot(tmp_path):
     assert ("subnormals flushed" in md) is flushing
     results["meta"]["flush_denormal"] = True  # a run after tg.set_flush_denormal(True) says so
     assert "; subnormals flushed to zero" in markdown.render(results, "bench-quick")
+    results["torch"] = {
+        "status": "ok",
+        "meta": {"torch": "2.13.0", "blas": "mkl", "num_threads": 2},
+    }
+    assert "torch 2.13.0, BLAS: mkl, 2 threads" in markdown.render(results, "bench-quick")
 
 
 QUICK_SMALL = ["--quick", "--device", "cpu", "--networks", "64-64-16-10", "--skip", "epoch,plots"]
@@ -346,6 +351,14 @@ def test_a_speed_probe_that_moved_marks_a_run_as_disturbed():
     assert "(1.50x apart)" in _noise_line(res)
 
 
+def test_torch_blas_library_is_read_from_the_build_settings():
+    show = "PyTorch built with:\n  - Build settings: BLAS_INFO=mkl, BUILD_TYPE=Release, USE_MKL=ON"
+    assert _blas_library(show) == "mkl"
+    assert _blas_library("Build settings: BUILD_TYPE=Release, BLAS_INFO=open,") == "open"
+    assert _blas_library("PyTorch built with: nothing") == "unknown"
+    assert _blas_library("BLAS_INFO=, X=1") == "unknown"
+
+
 @pytest.mark.skipif(not torch_installed(), reason="PyTorch is optional")
 def test_torch_runner_smoke():
     cfg = {
@@ -362,6 +375,7 @@ def test_torch_runner_smoke():
     out = run_torch(cfg, timeout=300)
     assert out["status"] == "ok", out["status"]
     assert out["meta"]["num_threads"] >= 1
+    assert out["meta"]["blas"] not in ("", "unknown")  # mkl, openblas, ... as torch was built
     (rec,) = out["steps"]
     assert (rec["impl"], rec["device"], rec["batch"]) == ("torch", "cpu", 8)
     assert rec["time"]["median"] > 0

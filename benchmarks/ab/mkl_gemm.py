@@ -35,12 +35,13 @@ tinygrad_mlp / by hand; large = 784-512-128-64-10):
 | 64-64-16-10, 1024, float64 | 0.938 / 0.932 | 1.012 / 1.109 | 2.259 / 1.102 | 1.108 | 0.91 |
 
 Not adopted. MKL brings tinygrad_mlp's step to 0.79-1.03x PyTorch's (0.87-0.97x its OpenBLAS
-step on the large network and 784-50-10; 1.08-1.19x on 64-64-16-10), but only with OpenBLAS at one thread for the whole process: any other NumPy
-product in it (the user's, the hand-written step's) then runs slower (here 1.07-1.78x). With
-both libraries threaded, each one's idle threads spin on the two cores while the other works:
-tinygrad_mlp's step ran 1.95-4.60x slower and the hand-written one 1.06-1.41x. A bridge to a
-second BLAS is a process-wide trap; one BLAS for everything (a NumPy built on MKL) would not
-have it, and needs no change here (not measured: no such NumPy build was at hand).
+step on the large network and 784-50-10; 1.08-1.19x on 64-64-16-10), but only with OpenBLAS at
+one thread for the whole process: any other NumPy product in it (the user's, the hand-written
+step's) then runs slower (here 1.07-1.78x). With both libraries threaded, each one's idle
+threads spin on the two cores while the other works: tinygrad_mlp's step ran 1.95-4.60x slower
+and the hand-written one 1.06-1.41x. A bridge to a second BLAS is a process-wide trap; one BLAS
+for everything (a NumPy built on MKL) would not have it, and needs no change here (not measured:
+no such NumPy build was at hand).
 
     python benchmarks/ab/mkl_gemm.py
 """

@@ -47,7 +47,8 @@ def _header(results: dict[str, Any]) -> list[str]:
         + ("; subnormals flushed to zero" if meta.get("flush_denormal") else ""),
         f"- PyTorch: {torch.get('status')}"
         + (
-            f", torch {tmeta.get('torch')}, {tmeta.get('num_threads')} threads "
+            f", torch {tmeta.get('torch')}, BLAS: {tmeta.get('blas', 'unknown')}, "
+            f"{tmeta.get('num_threads')} threads "
             f"(separate process, {'--threads' if cfg.get('threads') else 'default'} threading)"
             if tmeta
             else ""

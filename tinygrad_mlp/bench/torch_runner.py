@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -236,6 +237,13 @@ def _epoch(torch: Any, cfg: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _blas_library(config: str) -> str:
+    """The matrix-product library PyTorch was built with (``BLAS_INFO=mkl`` in
+    ``torch.__config__.show()``): the benchmark's large-network comparison depends on it."""
+    found = re.search(r"\bBLAS_INFO=([^,\s]*)", config)
+    return (found.group(1) if found else "") or "unknown"
+
+
 def main() -> None:
     """Child entry point: JSON config on stdin, one line of JSON results on stdout."""
     import torch
@@ -249,6 +257,7 @@ def main() -> None:
             "torch": torch.__version__,
             "num_threads": torch.get_num_threads(),
             "num_interop_threads": torch.get_num_interop_threads(),
+            "blas": _blas_library(torch.__config__.show()),
             "parallel_info": torch.__config__.parallel_info(),
             "cuda_available": torch.cuda.is_available(),
             "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
