@@ -354,7 +354,8 @@ def test_a_speed_probe_that_moved_marks_a_run_as_disturbed():
 def test_torch_blas_library_is_read_from_the_build_settings():
     show = "PyTorch built with:\n  - Build settings: BLAS_INFO=mkl, BUILD_TYPE=Release, USE_MKL=ON"
     assert _blas_library(show) == "mkl"
-    assert _blas_library("Build settings: BUILD_TYPE=Release, BLAS_INFO=open,") == "open"
+    assert _blas_library("Build settings: BUILD_TYPE=Release, BLAS_INFO=open,") == "openblas"
+    assert _blas_library("Build settings: OPENBLAS_INFO=x, BLAS_INFO=blis") == "blis"
     assert _blas_library("PyTorch built with: nothing") == "unknown"
     assert _blas_library("BLAS_INFO=, X=1") == "unknown"
 
@@ -375,7 +376,7 @@ def test_torch_runner_smoke():
     out = run_torch(cfg, timeout=300)
     assert out["status"] == "ok", out["status"]
     assert out["meta"]["num_threads"] >= 1
-    assert out["meta"]["blas"] not in ("", "unknown")  # mkl, openblas, ... as torch was built
+    assert out["meta"]["blas"] not in ("", "unknown")  # mkl, openblas, ...: as torch was built
     (rec,) = out["steps"]
     assert (rec["impl"], rec["device"], rec["batch"]) == ("torch", "cpu", 8)
     assert rec["time"]["median"] > 0

@@ -7,7 +7,7 @@ torch tensors (no autograd: forward, softmax cross-entropy gradient, backprop, i
 timed in alternating blocks; then tinygrad_mlp's step against the hand-written NumPy step
 (``bench.reference``). Each side runs in its own process.
 
-On the 2-core Xeon of 2026-12-01 (05:40 UTC), float32, eager / by hand:
+On the 2-core Xeon, 2026-12-01 (this file's commit), float32, eager / by hand:
 
 | network, batch | PyTorch | tinygrad_mlp |
 |---|---|---|

@@ -4,12 +4,13 @@ NumPy's wheels multiply with OpenBLAS; PyTorch's x86 wheels with Intel MKL. This
 matrix products of one training step (``bench.reference.gemm_floor``: the same shapes and
 memory layouts) with each library, each in its own process, and beside them each framework's
 whole step (tinygrad_mlp's ``nn.MLP`` + ``optim.SGD``; PyTorch's eager step as in the benchmark).
-If tinygrad_mlp / PyTorch is close to OpenBLAS floor / MKL floor, the gap is the library's, not
-the engine's: the rest of the step (element-wise work, updates, Python) is then compared by the
-difference step - floor, printed last.
+If tinygrad_mlp / PyTorch is close to OpenBLAS floor / MKL floor, the gap is mostly the
+library's. The rest of the step (element-wise work, updates, Python) is estimated by the
+difference step - floor ("rest"; an estimate: products in a loop of their own may run faster
+than inside a step).
 
-On the 2-core Xeon of 2026-12-01 (05:45 UTC; 3 processes a side, medians; NumPy 2.4.6 with
-OpenBLAS 0.3.30, torch 2.13.0 with MKL 2024.2; large = 784-512-128-64-10; rest: step - floor,
+On the 2-core Xeon, 2026-12-01 (this file's commit; medians of 3 processes a side; NumPy 2.4.6
+with its OpenBLAS 0.3.31, torch 2.13.0 with MKL 2024.2; large = 784-512-128-64-10; rest:
 tinygrad_mlp / PyTorch):
 
 | network, batch, dtype | tinygrad / PyTorch step | OpenBLAS / MKL floor | rest (ms) |
@@ -23,9 +24,10 @@ tinygrad_mlp / PyTorch):
 | large, 1024, float64 | 20.710 / 18.003 = 1.15x | 17.657 / 14.565 = 1.21x | 3.053 / 3.438 |
 | 784-50-10, 1024, float64 | 2.783 / 2.415 = 1.15x | 2.178 / 1.566 = 1.39x | 0.605 / 0.848 |
 
-MKL does the same products 1.13-1.52x faster; everything else in tinygrad_mlp's step costs less
-than in PyTorch's in all eight cases. So where tinygrad_mlp trails PyTorch on the CPU, the
-matrix-product library is the reason, not the engine. ``mkl_gemm.py`` tries MKL from NumPy.
+MKL does the same products 1.13-1.52x faster; by this estimate, everything else in
+tinygrad_mlp's step costs less than in PyTorch's in all eight cases. So where tinygrad_mlp
+trails PyTorch on the CPU, the matrix-product library accounts for the gap. ``mkl_gemm.py``
+tries MKL from tinygrad_mlp.
 
     python benchmarks/ab/gemm_libraries.py
 """
@@ -115,10 +117,7 @@ def main() -> None:
                 runs.setdefault((net, batch, dtype), {}).setdefault(who, []).append(
                     (step_ms, floor_ms)
                 )
-    print(
-        "| network, batch, dtype | tinygrad / PyTorch step | OpenBLAS / MKL floor | "
-        "step - floor, tinygrad / PyTorch (ms) |"
-    )
+    print("| network, batch, dtype | tinygrad / PyTorch step | OpenBLAS / MKL floor | rest (ms) |")
     print("|---|---|---|---|")
     for (net, batch, dtype), sides in runs.items():
         tg, pt = (np.median(np.array(sides[k]), axis=0) for k in ("numpy", "torch"))

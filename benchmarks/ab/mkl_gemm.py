@@ -8,18 +8,20 @@ sends 2-D float products of at least ``MIN_MNK`` multiply-adds to MKL's ``cblas_
 process, alternating over ``ROUNDS``:
 
 - ``openblas``: tinygrad_mlp as shipped;
-- ``mkl``: large products by MKL, with NumPy's OpenBLAS at one thread for the whole process
-  (``OPENBLAS_NUM_THREADS=1``); the sums that went through OpenBLAS's (threaded) matrix-vector
-  product go through NumPy's reduction instead;
+- ``mkl``: large products by MKL, with OpenBLAS at one thread for the whole process
+  (``OPENBLAS_NUM_THREADS=1``: NumPy's and SciPy's, whose axpy updates run on one thread
+  anyway); the sums that went through OpenBLAS's threaded matrix-vector product go through
+  NumPy's reduction instead;
 - ``mkl-openblas2``: the same, OpenBLAS at its default two threads;
 - ``torch``: PyTorch's eager step (``eager_floor.torch_steps``).
 
 In the NumPy variants tinygrad_mlp's step alternates with the hand-written NumPy step
 (``bench.reference``, plain ``@``: OpenBLAS), as in the benchmark. Needs ``pip install mkl``
-(a 221 MB wheel) and PyTorch.
+(here the 2026.2.0 wheel; torch 2.13.0 has MKL 2024.2 built in) and PyTorch; Linux only (the
+library path).
 
-On the 2-core Xeon of 2026-12-01 (06:00 UTC; 2 processes a variant, medians; ms per step,
-tinygrad_mlp / by hand; large = 784-512-128-64-10):
+On the 2-core Xeon, 2026-12-01 (this file's commit; the mean of 2 processes a variant; ms per
+step, tinygrad_mlp / by hand; large = 784-512-128-64-10):
 
 | network, batch, dtype | openblas | mkl | mkl-openblas2 | torch | mkl tinygrad / torch |
 |---|---|---|---|---|---|
@@ -34,14 +36,20 @@ tinygrad_mlp / by hand; large = 784-512-128-64-10):
 | 784-50-10, 1024, float64 | 2.652 / 2.636 | 2.300 / 3.986 | 7.137 / 3.019 | 2.277 | 1.01 |
 | 64-64-16-10, 1024, float64 | 0.938 / 0.932 | 1.012 / 1.109 | 2.259 / 1.102 | 1.108 | 0.91 |
 
-Not adopted. MKL brings tinygrad_mlp's step to 0.79-1.03x PyTorch's (0.87-0.97x its OpenBLAS
-step on the large network and 784-50-10; 1.08-1.19x on 64-64-16-10), but only with OpenBLAS at
-one thread for the whole process: any other NumPy product in it (the user's, the hand-written
+Not adopted. On the large network and 784-50-10, MKL brings tinygrad_mlp's step to 0.90-1.03x
+PyTorch's (its OpenBLAS step: 0.93-1.16x; MKL / OpenBLAS step 0.87-0.97x). On 64-64-16-10,
+already faster than PyTorch, it makes the step 1.08-1.19x slower. And it needs OpenBLAS at one
+thread for the whole process: any other NumPy product in it (the user's, the hand-written
 step's) then runs slower (here 1.07-1.78x). With both libraries threaded, each one's idle
 threads spin on the two cores while the other works: tinygrad_mlp's step ran 1.95-4.60x slower
-and the hand-written one 1.06-1.41x. A bridge to a second BLAS is a process-wide trap; one BLAS
-for everything (a NumPy built on MKL) would not have it, and needs no change here (not measured:
-no such NumPy build was at hand).
+than its OpenBLAS step, the hand-written one 1.06-1.41x. Scratch runs (not in this script) with
+shorter spinning did not help: ``KMP_BLOCKTIME=0`` (MKL's threads sleep at once; OpenBLAS at two
+threads and the sums still through it) made the large network's MKL step 18.0 ms at batch 1024
+in float32 (OpenBLAS: 9.7-10.1 ms) and 3.0 ms at 128 (2.2-2.3 ms); ``KMP_BLOCKTIME=1`` (ms),
+alternating with the hand-written step, left it at 3.19 ms at 128 (2.27 ms with OpenBLAS).
+``OPENBLAS_THREAD_TIMEOUT`` was not tried. A bridge to a second threaded BLAS is a process-wide
+trap; a NumPy built on MKL would have one BLAS for NumPy's own products, and needs no change
+here (not measured: no such NumPy build was at hand).
 
     python benchmarks/ab/mkl_gemm.py
 """
@@ -111,6 +119,8 @@ def mkl_matmul():
             if m * n * k >= MIN_MNK and b.shape[0] == k and a.flags.forc and b.flags.forc:
                 if out is None:
                     out = np.empty((m, n), a.dtype)
+                elif not _fits(out, (m, n), a, b):
+                    return numpy_matmul(a, b, out=out)
                 ta, lda = (no_trans, k) if a.flags.c_contiguous else (trans, m)
                 tb, ldb = (no_trans, n) if b.flags.c_contiguous else (trans, k)
                 gemm(row_major, ta, tb, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb,
@@ -119,6 +129,36 @@ def mkl_matmul():
         return numpy_matmul(a, b) if out is None else numpy_matmul(a, b, out=out)
 
     return matmul
+
+
+def _fits(out, shape, a, b) -> bool:
+    """Whether MKL may write the product into ``out``: a writeable C-ordered array of the
+    product's shape and dtype that shares no memory with the operands."""
+    return (
+        type(out) is np.ndarray
+        and out.shape == shape
+        and out.dtype == a.dtype
+        and out.flags.c_contiguous
+        and out.flags.writeable
+        and not np.shares_memory(out, a)
+        and not np.shares_memory(out, b)
+    )
+
+
+def self_check(matmul) -> None:
+    """The layouts are read right: every operand order (C, F) in both dtypes, into a fresh
+    result and into ``out=``; an ``out`` that MKL must not take goes to NumPy."""
+    rng = np.random.default_rng(1)
+    for dtype in ("float32", "float64"):
+        a0, b0 = rng.standard_normal((300, 700)), rng.standard_normal((700, 500))
+        a0, b0 = a0.astype(dtype), b0.astype(dtype)
+        for a in (a0, np.asfortranarray(a0)):
+            for b in (b0, np.asfortranarray(b0)):
+                want = a0.astype("float64") @ b0.astype("float64")
+                tol = 1e-3 if dtype == "float32" else 1e-10
+                assert np.allclose(matmul(a, b), want, rtol=tol, atol=tol)
+                out = np.empty((500, 300), dtype).T  # F-ordered: NumPy's job
+                assert matmul(a, b, out=out) is out and np.allclose(out, want, rtol=tol, atol=tol)
 
 
 def timed_ms(fns) -> list[float]:
@@ -142,10 +182,8 @@ def side(variant: str) -> None:
         from tinygrad_mlp import backend, cpu
 
         matmul = mkl_matmul()
-        rng = np.random.default_rng(1)
-        a, b = rng.standard_normal((300, 700)), rng.standard_normal((500, 700)).T
-        assert np.allclose(matmul(a, b), a @ b)  # the layouts are read right
-        backend.namespace(a).matmul = matmul
+        self_check(matmul)
+        backend.namespace(np.zeros(1)).matmul = matmul
         cpu._sum_2d = lambda a, axis, keepdims: None  # no threaded OpenBLAS gemv for the sums
     for dtype in ("float32", "float64"):
         for net, batch in CASES:

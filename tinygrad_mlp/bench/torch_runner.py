@@ -238,10 +238,12 @@ def _epoch(torch: Any, cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _blas_library(config: str) -> str:
-    """The matrix-product library PyTorch was built with (``BLAS_INFO=mkl`` in
-    ``torch.__config__.show()``): the benchmark's large-network comparison depends on it."""
+    """The BLAS PyTorch was built with (``BLAS_INFO`` in ``torch.__config__.show()``: ``mkl``,
+    ``openblas`` for the build's ``open``, ...). Most of its CPU float products go through it
+    (oneDNN takes some), so the large-network comparison depends on it."""
     found = re.search(r"\bBLAS_INFO=([^,\s]*)", config)
-    return (found.group(1) if found else "") or "unknown"
+    name = (found.group(1) if found else "") or "unknown"
+    return "openblas" if name == "open" else name
 
 
 def main() -> None:
