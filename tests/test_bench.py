@@ -377,10 +377,30 @@ def test_torch_runner_smoke():
     assert out["status"] == "ok", out["status"]
     assert out["meta"]["num_threads"] >= 1
     assert out["meta"]["blas"] not in ("", "unknown")  # mkl, openblas, ...: as torch was built
-    (rec,) = out["steps"]
+    rec, floor = out["steps"]
     assert (rec["impl"], rec["device"], rec["batch"]) == ("torch", "cpu", 8)
     assert rec["time"]["median"] > 0
     assert rec["peak_bytes"] > 0  # the profiler's memory events (cpu_peak_bytes)
+    # the NumPy GEMM floor's products, done by PyTorch's library, timed beside its step
+    assert (floor["impl"], floor["device"], floor["batch"]) == ("torch_gemm_floor", "cpu", 8)
+    assert 0 < floor["time"]["median"] < rec["time"]["median"]
+    assert floor["peak_bytes"] is None
+
+
+@pytest.mark.skipif(not torch_installed(), reason="PyTorch is optional")
+def test_torch_gemm_floor_does_the_numpy_floor_s_products():
+    import torch
+
+    from tinygrad_mlp.bench.torch_runner import _torch_products
+
+    for dtype in ("float32", "float64"):
+        floor = gemm_floor([20, 12, 5], 7, dtype, seed=3)
+        assert len(floor.triples) == 5
+        for _, _, out in floor.triples:
+            out[...] = np.nan
+        _torch_products(torch, floor)()  # writes into the floor's own result arrays
+        for a, b, out in floor.triples:
+            np.testing.assert_allclose(out, a @ b, rtol=1e-5 if dtype == "float32" else 1e-12)
 
 
 @pytest.mark.skipif(not torch_installed(), reason="PyTorch is optional")
@@ -476,3 +496,19 @@ def test_the_gpu_check_script_dry_runs_on_the_cpu(tmp_path):
     assert "with the label check" in (out / "labels.log").read_text()
     bad = subprocess.run(["bash", script, str(out), "60"], capture_output=True, text=True)
     assert bad.returncode == 2 and "SECONDS >= 90" in bad.stderr
+
+
+def test_step_table_shows_pytorch_s_gemm_floor_beside_ours():
+    def rec(impl: str, ms: float) -> dict:
+        time_ = {"median": ms / 1e3, "iqr": ms / 1e4}
+        return {"device": "cpu", "network": "784-50-10", "dtype": "float32", "batch": 1024,
+                "impl": impl, "time": time_, "peak_bytes": None}  # fmt: skip
+
+    steps = [rec("tinygrad", 1.5), rec("gemm_floor", 1.2), rec("torch", 1.6)]
+    row = markdown._step_tables({"steps": [*steps, rec("torch_gemm_floor", 0.8)]})[-1]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:7] == ["784-50-10", "1024", "1.500 (0.150)", "-", "1.200 (0.120)",
+                         "1.600 (0.160)", "0.800 (0.080)"]  # fmt: skip
+    assert cells[7:11] == ["-", "1.25", "0.94", "1.50"]  # tg/ref, tg/GEMM, tg/torch, GEMM ratio
+    row = markdown._step_tables({"steps": steps})[-1]  # a run without it (older, or --quick)
+    assert [c.strip() for c in row.strip("|").split("|")][6:11] == ["-", "-", "1.25", "0.94", "-"]

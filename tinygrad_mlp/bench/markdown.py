@@ -152,9 +152,10 @@ def _step_tables(results: dict[str, Any]) -> list[str]:
     for device, dtype in groups:
         lines += [
             f"\n### Step time, {device}, {dtype} (ms per step; IQR in parentheses)\n",
-            "| network | batch | tinygrad | NumPy ref | GEMM floor | PyTorch | tg/ref | tg/GEMM "
-            "| tg/torch | peak MB tg | peak MB ref | peak MB torch |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| network | batch | tinygrad | NumPy ref | GEMM floor | PyTorch | PyTorch GEMM floor "
+            "| tg/ref | tg/GEMM | tg/torch | GEMM/torch GEMM | peak MB tg | peak MB ref "
+            "| peak MB torch |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         cases = sorted(
             {(k[1], k[3]) for k in idx if k[0] == device and k[2] == dtype},
@@ -167,13 +168,13 @@ def _step_tables(results: dict[str, Any]) -> list[str]:
                 med = idx.get(key + (impl,))
                 return "-" if med is None else f"{_ms(med)} ({_ms(spread.get(key + (impl,)))})"
 
-            tg, ref, gemm, torch = (
-                idx.get(key + (i,)) for i in ("tinygrad", "numpy_reference", "gemm_floor", "torch")
-            )
+            impls = ("tinygrad", "numpy_reference", "gemm_floor", "torch", "torch_gemm_floor")
+            tg, ref, gemm, torch, torch_gemm = (idx.get(key + (i,)) for i in impls)
             lines.append(
                 f"| {net} | {batch} | {cell('tinygrad')} | {cell('numpy_reference')} | "
-                f"{cell('gemm_floor')} | {cell('torch')} | {_ratio(tg, ref)} | "
-                f"{_ratio(tg, gemm)} | {_ratio(tg, torch)} | "
+                f"{cell('gemm_floor')} | {cell('torch')} | {cell('torch_gemm_floor')} | "
+                f"{_ratio(tg, ref)} | {_ratio(tg, gemm)} | {_ratio(tg, torch)} | "
+                f"{_ratio(gemm, torch_gemm)} | "
                 f"{_mb(peaks.get(key + ('tinygrad',)))} | "
                 f"{_mb(peaks.get(key + ('numpy_reference',)))} | "
                 f"{_mb(peaks.get(key + ('torch',)))} |"

@@ -9,7 +9,7 @@ import json
 import os
 from typing import Any
 
-STEP_IMPLS = ("tinygrad", "numpy_reference", "gemm_floor", "torch")
+STEP_IMPLS = ("tinygrad", "numpy_reference", "gemm_floor", "torch", "torch_gemm_floor")
 TARGETS = (
     ("step_vs_reference_b128", "step <= 1.05x hand-written NumPy (batch >= 128, CPU)", "<=", 1.05),
     ("step_vs_reference_b32", "step <= 1.15x hand-written NumPy (batch < 128, CPU)", "<=", 1.15),

@@ -20,7 +20,7 @@ import tempfile
 from typing import Any
 
 from . import harness
-from .reference import init_params
+from .reference import gemm_floor, init_params
 
 
 def torch_installed() -> bool:
@@ -136,8 +136,12 @@ def _steps(torch: Any, cfg: dict[str, Any]) -> list[dict[str, Any]]:
                     model = _model(torch, sizes, dtype, device, cfg["seed"])
                     opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"])
                     step = _step_fn(torch, model, opt, x.to(device), y.to(device))
+                    fns = {"torch": step}
+                    if device == "cpu":
+                        floor = gemm_floor(sizes, batch, dtype, cfg["seed"])
+                        fns["torch_gemm_floor"] = _torch_products(torch, floor)
                     stats = harness.interleaved(
-                        {"torch": step},
+                        fns,
                         repeats=cfg["repeats"],
                         warmup=cfg["warmup"],
                         min_sample_s=cfg["min_sample_s"],
@@ -165,7 +169,33 @@ def _steps(torch: Any, cfg: dict[str, Any]) -> list[dict[str, Any]]:
                             "peak_bytes": peak,
                         }
                     )
+                    if "torch_gemm_floor" in stats:
+                        records.append(
+                            {
+                                **records[-1],
+                                "impl": "torch_gemm_floor",
+                                "time": stats["torch_gemm_floor"].as_dict(),
+                                "peak_bytes": None,
+                            }
+                        )
     return records
+
+
+def _torch_products(torch: Any, floor: Any) -> Any:
+    """A callable doing the products of the NumPy GEMM floor ``floor`` (``reference.gemm_floor``)
+    with PyTorch: the same operands and memory layouts (``from_numpy`` keeps the strides), the
+    results into the same arrays. PyTorch's x86 wheels multiply with MKL where NumPy's use
+    OpenBLAS, so the two floors side by side show the libraries' gap in every run."""
+    triples = [
+        (torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(out))
+        for a, b, out in floor.triples
+    ]
+
+    def run() -> None:
+        for a, b, out in triples:
+            torch.matmul(a, b, out=out)
+
+    return run
 
 
 def _overhead(torch: Any, cfg: dict[str, Any]) -> list[dict[str, Any]]:
