@@ -512,3 +512,22 @@ def test_step_table_shows_pytorch_s_gemm_floor_beside_ours():
     assert cells[7:11] == ["-", "1.25", "0.94", "1.50"]  # tg/ref, tg/GEMM, tg/torch, GEMM ratio
     row = markdown._step_tables({"steps": steps})[-1]  # a run without it (older, or --quick)
     assert [c.strip() for c in row.strip("|").split("|")][6:11] == ["-", "-", "1.25", "0.94", "-"]
+
+
+def test_engines_line_compares_the_steps_without_their_gemm_libraries():
+    def rec(impl: str, ms: float, batch: int = 1024) -> dict:
+        time_ = {"median": ms / 1e3, "iqr": 0.0}
+        return {"device": "cpu", "network": "784-50-10", "dtype": "float32", "batch": batch,
+                "impl": impl, "time": time_, "peak_bytes": None}  # fmt: skip
+
+    steps = [rec("tinygrad", 1.5), rec("gemm_floor", 1.2), rec("torch", 1.6)]
+    steps += [rec("torch_gemm_floor", 0.8), rec("tinygrad", 0.3, 32), rec("gemm_floor", 0.1, 32)]
+    steps += [rec("torch", 0.5, 32), rec("torch_gemm_floor", 0.1, 32)]
+    rows = report.engines_vs_torch({"steps": steps})
+    assert [(r["case"], round(r["ratio"], 6)) for r in rows] == [
+        ("784-50-10 float32 b32", 0.5),  # (0.3 - 0.1) / (0.5 - 0.1)
+        ("784-50-10 float32 b1024", 0.375),  # (1.5 - 1.2) / (1.6 - 0.8)
+    ]
+    line = markdown._engines_line({"steps": steps})[-1]
+    assert "= 0.38x (784-50-10 float32 b1024) to 0.50x (784-50-10 float32 b32) over 2" in line
+    assert markdown._engines_line({"steps": steps[:3]}) == []  # no PyTorch floor: no line

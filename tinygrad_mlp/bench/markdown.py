@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .report import noise, step_index
+from .report import engines_vs_torch, noise, step_index
 
 
 def _ms(seconds: float | None) -> str:
@@ -137,6 +137,20 @@ def _targets(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _engines_line(results: dict[str, Any]) -> list[str]:
+    rows = engines_vs_torch(results)
+    if not rows:
+        return []
+    low, high = (f(rows, key=lambda r: r["ratio"]) for f in (min, max))
+    return [
+        "",
+        f"Beside the targets, the engines without their GEMM libraries: (tinygrad_mlp step - its "
+        f"GEMM floor) / (PyTorch step - PyTorch's GEMM floor) = {low['ratio']:.2f}x "
+        f"({low['case']}) to {high['ratio']:.2f}x ({high['case']}) over {len(rows)} CPU cases "
+        "(an estimate: products timed alone may run faster than inside a step).",
+    ]
+
+
 def _step_tables(results: dict[str, Any]) -> list[str]:
     idx = step_index(results)
     peaks = {
@@ -237,7 +251,7 @@ def render(results: dict[str, Any], stem: str) -> str:
     """The whole markdown report."""
     lines = ["# tinygrad_mlp benchmark", ""] + _header(results)
     lines += ["", "## Targets (ratios: tinygrad_mlp / other; lower is better except speed-up)", ""]
-    lines += _targets(results)
+    lines += _targets(results) + _engines_line(results)
     lines += ["", "## Results"] + _step_tables(results) + _overhead_table(results)
     lines += _epoch_table(results)
     lines += [
