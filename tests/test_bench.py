@@ -529,5 +529,12 @@ def test_engines_line_compares_the_steps_without_their_gemm_libraries():
         ("784-50-10 float32 b1024", 0.375),  # (1.5 - 1.2) / (1.6 - 0.8)
     ]
     line = markdown._engines_line({"steps": steps})[-1]
-    assert "= 0.38x (784-50-10 float32 b1024) to 0.50x (784-50-10 float32 b32) over 2" in line
+    assert "= 0.38x (784-50-10 float32 b1024) to 0.50x (784-50-10 float32 b32) over 2 of 2" in line
     assert markdown._engines_line({"steps": steps[:3]}) == []  # no PyTorch floor: no line
+    # a PyTorch step not slower than its floor has no ratio: reported, not dropped
+    steps[2] = rec("torch", 0.7)
+    rows = report.engines_vs_torch({"steps": steps})
+    assert [r["ratio"] for r in rows] == [pytest.approx(0.5), None]
+    line = markdown._engines_line({"steps": steps})[-1]
+    assert "= 0.50x (784-50-10 float32 b32) to 0.50x (784-50-10 float32 b32) over 1 of 2" in line
+    assert "not slower than its floor: 784-50-10 float32 b1024)" in line

@@ -56,7 +56,8 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"- timing ({cfg.get('clock', 'wall')} clock): median of {cfg['repeats']} repeats after "
         f"{cfg['warmup']} warm-up calls, "
         f"each repeat >= {cfg['min_sample_s'] * 1e3:.0f} ms of calls; NumPy-based "
-        "implementations interleaved round-robin in one process; spread in the JSON",
+        "implementations interleaved round-robin in one process (PyTorch's step with its GEMM "
+        "floor, in its own process); spread in the JSON",
     ]
     lines += [f"- {d}: {note}" for d, note in results.get("device_notes", {}).items()]
     if results.get("interrupted"):
@@ -139,15 +140,24 @@ def _targets(results: dict[str, Any]) -> list[str]:
 
 def _engines_line(results: dict[str, Any]) -> list[str]:
     rows = engines_vs_torch(results)
-    if not rows:
+    rated = [r for r in rows if r["ratio"] is not None]
+    if not rated:
         return []
-    low, high = (f(rows, key=lambda r: r["ratio"]) for f in (min, max))
+    low, high = (f(rated, key=lambda r: r["ratio"]) for f in (min, max))
+    skipped = [r["case"] for r in rows if r["ratio"] is None]
     return [
         "",
         f"Beside the targets, the engines without their GEMM libraries: (tinygrad_mlp step - its "
         f"GEMM floor) / (PyTorch step - PyTorch's GEMM floor) = {low['ratio']:.2f}x "
-        f"({low['case']}) to {high['ratio']:.2f}x ({high['case']}) over {len(rows)} CPU cases "
-        "(an estimate: products timed alone may run faster than inside a step).",
+        f"({low['case']}) to {high['ratio']:.2f}x ({high['case']}) over {len(rated)} of "
+        f"{len(rows)} CPU cases"
+        + (
+            f" (no ratio where a step was not slower than its floor: {', '.join(skipped)})"
+            if skipped
+            else ""
+        )
+        + ". An estimate: products timed alone may run faster than inside a step, and a "
+        "difference of two medians is noisier than either (see the IQRs).",
     ]
 
 
