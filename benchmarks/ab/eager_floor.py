@@ -53,6 +53,16 @@ def alternating_ms(fns, n: int, blocks: int = 9) -> list[float]:
     return [float(np.median(t)) for t in times]
 
 
+def calibrated_ms(fns, blocks: int = 9, block_s: float = 0.03) -> list[float]:
+    """``alternating_ms`` with ``n`` calls a block, ``n`` chosen so that a block of the first
+    function lasts at least ``block_s`` seconds (from 3 timed calls)."""
+    start = time.perf_counter()
+    for _ in range(3):
+        fns[0]()
+    n = max(3, int(block_s / ((time.perf_counter() - start) / 3)))
+    return alternating_ms(fns, n, blocks)
+
+
 def torch_steps(params, x, y, lr: float = 1e-4):
     """PyTorch's eager step and the same step written by hand with torch tensors."""
     dtype = torch.from_numpy(params[0][0]).dtype

@@ -35,7 +35,6 @@ tries MKL from tinygrad_mlp.
 import json
 import subprocess
 import sys
-import time
 
 import numpy as np
 
@@ -91,17 +90,13 @@ def torch_side(net: str, batch: int, dtype: str):
 
 
 def side(name: str) -> None:
-    from eager_floor import alternating_ms
+    from eager_floor import calibrated_ms
 
     make = numpy_side if name == "numpy" else torch_side
     for dtype in ("float32", "float64"):
         for net, batch in CASES:
             step, floor = make(net, batch, dtype)
-            start = time.perf_counter()
-            for _ in range(3):
-                step()
-            n = max(3, int(0.03 / ((time.perf_counter() - start) / 3)))  # blocks of >= 30 ms
-            step_ms, floor_ms = alternating_ms((step, floor), n)
+            step_ms, floor_ms = calibrated_ms((step, floor))  # blocks of >= 30 ms
             print(json.dumps([name, net, batch, dtype, step_ms, floor_ms]), flush=True)
 
 

@@ -60,10 +60,9 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
-from eager_floor import alternating_ms, torch_steps
+from eager_floor import calibrated_ms, torch_steps
 
 MIN_MNK = 200_000
 ROUNDS = 2
@@ -161,15 +160,6 @@ def self_check(matmul) -> None:
                 assert matmul(a, b, out=out) is out and np.allclose(out, want, rtol=tol, atol=tol)
 
 
-def timed_ms(fns) -> list[float]:
-    """Median ms per call of each function, in alternating blocks of >= 30 ms each."""
-    start = time.perf_counter()
-    for _ in range(3):
-        fns[0]()
-    n = max(3, int(0.03 / ((time.perf_counter() - start) / 3)))
-    return alternating_ms(fns, n, blocks=11)
-
-
 def side(variant: str) -> None:
     """Print [case, ms of each timed function] per case: tinygrad_mlp's step and the
     hand-written NumPy step (``bench.reference``, plain ``@``: OpenBLAS) alternating, as in the
@@ -193,7 +183,9 @@ def side(variant: str) -> None:
             else:
                 ref = reference.NumpyMLP(params, lr=1e-4)
                 fns = (numpy_side(net, batch, dtype)[0], functools.partial(ref.step, x, y))
-            print(json.dumps([f"{net}, {batch}, {dtype}", timed_ms(fns)]), flush=True)
+            print(
+                json.dumps([f"{net}, {batch}, {dtype}", calibrated_ms(fns, blocks=11)]), flush=True
+            )
 
 
 def main() -> None:
