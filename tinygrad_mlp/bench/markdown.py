@@ -19,15 +19,30 @@ def _mb(n: int | None) -> str:
     return "-" if n is None else f"{n / 2**20:.2f}"
 
 
+def blas_line(blas: dict[str, Any]) -> str:
+    """NumPy's build-time BLAS, then every BLAS or OpenMP pool loaded in the process, each named
+    by its folder and library file (SciPy's OpenBLAS is not NumPy's; threadpoolctl sees an MKL
+    that NumPy links without ``libmkl_rt`` only through its OpenMP runtime)."""
+    build = blas.get("build_blas") or {}
+    built = " ".join(str(build[k]) for k in ("name", "version") if build.get(k)) or "unknown"
+    pools = blas.get("threadpools")
+    if isinstance(pools, list):
+        pools = "; ".join(_pool_text(p) for p in pools)
+    return f"BLAS: NumPy built with {built}; loaded pools: {pools or 'none'}"
+
+
+def _pool_text(pool: dict[str, Any]) -> str:
+    """``numpy.libs/libscipy_openblas64_-....so: openblas 0.3.31, 2 threads (SkylakeX)``: the
+    folder of the library file tells whose copy it is."""
+    path = str(pool.get("filepath") or pool.get("prefix")).replace("\\", "/")
+    text = "/".join(path.rsplit("/", 2)[-2:]) + f": {pool.get('internal_api')}"
+    text += f" {pool['version']}" if pool.get("version") else ""
+    text += f", {pool.get('num_threads')} threads"
+    return text + (f" ({pool['architecture']})" if pool.get("architecture") else "")
+
+
 def _header(results: dict[str, Any]) -> list[str]:
     meta, cfg = results["meta"], results["config"]
-    pools = meta["blas"].get("threadpools")
-    if isinstance(pools, list):
-        pools = "; ".join(
-            f"{p.get('internal_api')} {p.get('version')} {p.get('num_threads')} threads "
-            f"({p.get('architecture')})"
-            for p in pools
-        )
     torch = results.get("torch") or {}
     tmeta = torch.get("meta") or {}
     scipy = meta.get("versions", {}).get("scipy") if meta.get("blas_axpy", True) else None
@@ -38,7 +53,7 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"(affinity {meta['cpu_affinity']}), load average at start {meta['load_average']}, "
         f"at end {meta.get('load_average_end')}; "
         f"GPU: {meta.get('gpu') or 'none'}",
-        f"- Python {meta['python']}, NumPy {meta['numpy']}, BLAS: {pools}; "
+        f"- Python {meta['python']}, NumPy {meta['numpy']}, {blas_line(meta['blas'])}; "
         f"thread env: {({k: v for k, v in meta['thread_env'].items() if v}) or 'none set'}; "
         f"--threads: {meta.get('blas_threads_limit') or 'not set (library defaults)'}",
         f"- tinygrad_mlp step: {results.get('tinygrad_variant')}; source commit "
