@@ -13,14 +13,14 @@
 #   VENV      where to build (default /tmp/mkl-numpy; reused when its NumPy already has MKL)
 #   OUT       the benchmark's output folder (default VENV/bench)
 #   THREADING MKL's threading layer: iomp (default, Intel OpenMP), gomp, tbb or seq
-# Needs: python3 with venv, a C/C++ compiler, pkg-config and PyPI (about 12 minutes of build on
-# 2 cores, 1.5 GB of disk). Results measured with it: benchmarks/results/cpu-mkl-numpy/ and the
-# README ("With an MKL NumPy").
+# Needs: python3 with venv, a C/C++ compiler, pkg-config and PyPI (8 minutes with the build on
+# 2 cores; about 2.5 GB of disk with PyTorch). Results measured with it:
+# benchmarks/results/cpu-mkl-numpy/ and the README ("With an MKL NumPy").
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-venv=${1:-/tmp/mkl-numpy}
-out=${2:-$venv/bench}
+venv=$(realpath -m "${1:-/tmp/mkl-numpy}") # absolute: the benchmark runs from the repository
+out=$(realpath -m "${2:-$venv/bench}")
 threading=${3:-iomp}
 numpy_version=2.4.6 # the version of NumPy's wheel in the project's own environment
 mkl_version=2026.2.0
