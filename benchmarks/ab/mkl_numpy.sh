@@ -10,7 +10,8 @@
 # Nothing in tinygrad_mlp changes: an MKL NumPy is a user's choice of NumPy.
 #
 # Usage: bash benchmarks/ab/mkl_numpy.sh [VENV] [OUT] [THREADING]
-#   VENV      where to build (default /tmp/mkl-numpy; reused when its NumPy already has MKL)
+#   VENV      a new folder to build in (default /tmp/mkl-numpy; reused when this script made it
+#             and its NumPy has MKL with THREADING; Linux: GNU realpath)
 #   OUT       the benchmark's output folder (default VENV/bench)
 #   THREADING MKL's threading layer: iomp (default, Intel OpenMP), gomp, tbb or seq
 # Needs: python3 with venv, a C/C++ compiler, pkg-config and PyPI (8 minutes with the build on
@@ -26,35 +27,45 @@ numpy_version=2.4.6 # the version of NumPy's wheel in the project's own environm
 mkl_version=2026.2.0
 py="$venv/bin/python"
 
-has_mkl() {
-    [ -x "$py" ] && "$py" - <<'EOF' 2>/dev/null
+has_mkl() { # NumPy in VENV was built with MKL and this threading layer
+    [ -x "$py" ] && THREADING="$threading" "$py" - <<'EOF' 2>/dev/null
+import os
 import sys
 import numpy
-blas = numpy.show_config(mode="dicts")["Build Dependencies"]["blas"]
-sys.exit(0 if "mkl" in str(blas.get("name")) else 1)
+name = str(numpy.show_config(mode="dicts")["Build Dependencies"]["blas"].get("name"))
+sys.exit(0 if name.startswith("mkl") and name.endswith("-" + os.environ["THREADING"]) else 1)
 EOF
 }
 
 if ! has_mkl; then
+    if [ -e "$venv" ] && [ ! -e "$venv/.mkl-numpy" ]; then
+        echo "$venv exists and was not made by this script: give a new folder (pip would replace" \
+            "the NumPy of any venv there)" >&2
+        exit 2
+    fi
     python3 -m venv "$venv"
+    touch "$venv/.mkl-numpy"
     "$py" -m pip install -q --upgrade pip
     "$py" -m pip install -q meson-python meson ninja cython "mkl-devel==$mkl_version"
-    mkdir -p "$venv/src"
-    # the build tools (cython, meson) must be on PATH, also for pip's metadata step
-    PATH="$venv/bin:$PATH" "$py" -m pip download -q --no-deps --no-binary=:all: \
-        --no-build-isolation -d "$venv/src" "numpy==$numpy_version"
+    # one build from PyPI's sdist (no cached wheel: it may have other settings); cython and
+    # meson must be on PATH (no build isolation)
     PATH="$venv/bin:$PATH" PKG_CONFIG_PATH="$venv/lib/pkgconfig" "$py" -m pip install -q \
-        --no-build-isolation "$venv/src/numpy-$numpy_version.tar.gz" \
+        --force-reinstall --no-deps --no-binary numpy --no-build-isolation --no-cache-dir \
+        "numpy==$numpy_version" \
         -Csetup-args=-Dblas=mkl -Csetup-args=-Dlapack=mkl \
         -Csetup-args=-Dmkl-threading="$threading" -Csetup-args=-Dallow-noblas=false
-    has_mkl || { echo "the NumPy built in $venv does not report MKL" >&2; exit 1; }
+    has_mkl || { echo "the NumPy built in $venv does not report MKL ($threading)" >&2; exit 1; }
 fi
 
-# the benchmark's extras, with NumPy held at the MKL build (pip would otherwise replace it)
+# the benchmark's extras, with NumPy held at the MKL build (pip would otherwise replace it);
+# torch==2.13.0 is the CPU build here (a local wheel); elsewhere PyPI's default is a CUDA build:
+# add --extra-index-url https://download.pytorch.org/whl/cpu for the CPU one
 echo "numpy==$numpy_version" >"$venv/numpy-constraint.txt"
 "$py" -m pip install -q -c "$venv/numpy-constraint.txt" \
     scipy scikit-learn matplotlib threadpoolctl "torch==2.13.0"
 "$py" -m pip install -q --no-deps -e "$repo"
-"$py" -c "import numpy; numpy.show_config()" | grep -A3 '"blas"'
+"$py" -c 'import json, numpy
+print("NumPy", numpy.__version__, "BLAS:", json.dumps(
+    numpy.show_config(mode="dicts")["Build Dependencies"]["blas"]))'
 cd "$repo"
 "$venv/bin/tinygrad-mlp" bench --device cpu --out "$out"

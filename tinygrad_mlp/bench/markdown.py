@@ -37,7 +37,7 @@ def _pool_text(pool: dict[str, Any]) -> str:
     path = str(pool.get("filepath") or pool.get("prefix")).replace("\\", "/")
     text = "/".join(path.rsplit("/", 2)[-2:]) + f": {pool.get('internal_api')}"
     text += f" {pool['version']}" if pool.get("version") else ""
-    text += f", {pool.get('num_threads')} threads"
+    text += f", {pool['num_threads']} threads" if pool.get("num_threads") is not None else ""
     return text + (f" ({pool['architecture']})" if pool.get("architecture") else "")
 
 
