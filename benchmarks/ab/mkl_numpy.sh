@@ -14,7 +14,7 @@
 #             and its NumPy has MKL with THREADING; Linux: GNU realpath)
 #   OUT       the benchmark's output folder (default VENV/bench)
 #   THREADING MKL's threading layer: iomp (default, Intel OpenMP), gomp, tbb or seq
-# Needs: python3 with venv, a C/C++ compiler, pkg-config and PyPI (8 minutes with the build on
+# Needs: python3 with venv, a C/C++ compiler, pkg-config and PyPI (4.5 minutes with the build on
 # 2 cores; about 2.5 GB of disk with PyTorch). Results measured with it:
 # benchmarks/results/cpu-mkl-numpy/ and the README ("With an MKL NumPy").
 set -euo pipefail
