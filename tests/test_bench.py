@@ -373,9 +373,10 @@ def test_blas_line_names_numpys_build_and_whose_library_each_pool_is():
         "openmp, 2 threads; numpy.libs/libscipy_openblas64_-32a4.so: openblas 0.3.31, 2 threads "
         "(SkylakeX)"
     )
-    missing = {"build_blas": {"error": "old NumPy"}, "threadpools": "threadpoolctl not installed"}
+    missing = {"build_blas": {"error": "old NumPy\nmore"}}
+    missing["threadpools"] = "threadpoolctl not installed"
     assert markdown.blas_line(missing) == (
-        "BLAS: NumPy built with unknown; loaded pools: threadpoolctl not installed"
+        "BLAS: NumPy built with unknown (old NumPy); loaded pools: threadpoolctl not installed"
     )
     assert markdown.blas_line({"build_blas": {}, "threadpools": []}).endswith("pools: none")
 

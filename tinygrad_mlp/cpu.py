@@ -8,7 +8,8 @@
 - ``keep_freed_host_memory``: glibc's settings that keep a step's freed megabytes for reuse.
 
 Other array libraries never reach the NumPy-specific branches: ``add_scaled_`` falls back to
-``y += alpha * x`` for them. Every number here was measured (README: where the time goes).
+``y += alpha * x`` for them. Every number here was measured (benchmarks/README.md: where the
+time goes).
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def blas_axpy_available() -> bool:
     return bool(_axpy if _axpy is not None else _load_axpy())
 
 
-_AXPY_MIN_SIZE = 16384  # smaller updates take NumPy's two passes (README: where the time goes)
+_AXPY_MIN_SIZE = 16384  # smaller updates take NumPy's two passes (benchmarks/README.md)
 _AXPY_CHUNK = 10_000  # elements per BLAS call: OpenBLAS runs axpy on one thread up to 10,000,
 # and its threads would fight NumPy's own OpenBLAS threads for the cores (10x slower steps)
 

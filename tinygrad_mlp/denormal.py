@@ -8,7 +8,8 @@ zero for a while (a dead ReLU unit, a pixel that is black in the recent batches)
 ``beta1`` every step and spends ~150 steps in the subnormal range on its way to zero.
 Fashion-MNIST, 784-512-128-64-10, Adam, batch 128: after 1,200 steps 2.3% of the first layer's
 first moments were subnormal and the Adam update took 1.26x as long as with those values set to
-zero; with this mode on, 10 epochs took 0.87-0.88x the time (README, Benchmarks).
+zero; with this mode on, 10 epochs took 0.87-0.88x the time (benchmarks/README.md, where the
+time goes).
 
 ``set_flush_denormal(True)`` sets the FTZ (flush results to zero) and DAZ (read subnormal
 inputs as zero) bits of the SSE control register MXCSR, through the C library's ``fegetenv`` /

@@ -5,23 +5,24 @@
 # tinygrad_mlp trails PyTorch on the CPU, benchmarks/ab/gemm_libraries.py measured the gap in the
 # products themselves. This script removes it: it builds NumPy from source against MKL (PyPI's
 # mkl-devel wheel: headers, pkg-config files and the libraries), in a virtual environment of its
-# own, installs tinygrad_mlp there without dependencies (editable, this checkout) with the
-# benchmark's extras, checks that NumPy reports MKL and runs the full CPU benchmark in it.
+# own, installs tinygrad_mlp there (editable, this checkout) with the benchmark's and the test
+# suite's extras, checks that NumPy reports MKL and runs the full CPU benchmark in it.
 # Nothing in tinygrad_mlp changes: an MKL NumPy is a user's choice of NumPy.
 #
 # Usage: bash benchmarks/ab/mkl_numpy.sh [VENV] [OUT] [THREADING]
 #   VENV      a new folder to build in (default /tmp/mkl-numpy; reused when this script made it
-#             and its NumPy has MKL with THREADING; Linux: GNU realpath)
+#             and its NumPy has MKL with THREADING)
 #   OUT       the benchmark's output folder (default VENV/bench)
 #   THREADING MKL's threading layer: iomp (default, Intel OpenMP), gomp, tbb or seq
-# Needs: python3 with venv, a C/C++ compiler, pkg-config and PyPI (4.5 minutes with the build on
-# 2 cores; about 2.5 GB of disk with PyTorch). Results measured with it:
-# benchmarks/results/cpu-mkl-numpy/ and the README ("With an MKL NumPy").
+# Needs: python3 with venv, a C/C++ compiler, pkg-config and PyPI (a fresh venv, the build and
+# the benchmark: 4 min 43 s on 2 cores; 2.4 GB of disk with PyTorch). Results measured with it:
+# benchmarks/results/cpu-mkl-numpy/ and benchmarks/README.md ("With an MKL NumPy").
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-venv=$(realpath -m "${1:-/tmp/mkl-numpy}") # absolute: the benchmark runs from the repository
-out=$(realpath -m "${2:-$venv/bench}")
+absolute() { python3 -c 'import os, sys; print(os.path.abspath(sys.argv[1]))' "$1"; }
+venv=$(absolute "${1:-/tmp/mkl-numpy}") # absolute: the benchmark runs from the repository
+out=$(absolute "${2:-$venv/bench}")
 threading=${3:-iomp}
 numpy_version=2.4.6 # the version of NumPy's wheel in the project's own environment
 mkl_version=2026.2.0
@@ -63,7 +64,9 @@ fi
 echo "numpy==$numpy_version" >"$venv/numpy-constraint.txt"
 "$py" -m pip install -q -c "$venv/numpy-constraint.txt" \
     scipy scikit-learn matplotlib threadpoolctl "torch==2.13.0"
-"$py" -m pip install -q --no-deps -e "$repo"
+# this checkout with its test extras: `PATH=VENV/bin:$PATH VENV/bin/python -m pytest`, run from
+# the repository, runs the suite on MKL (the PATH for the console-script tests)
+"$py" -m pip install -q -c "$venv/numpy-constraint.txt" -e "$repo[dev]"
 "$py" -c 'import json, numpy
 print("NumPy", numpy.__version__, "BLAS:", json.dumps(
     numpy.show_config(mode="dicts")["Build Dependencies"]["blas"]))'

@@ -24,7 +24,10 @@ def blas_line(blas: dict[str, Any]) -> str:
     by its folder and library file (SciPy's OpenBLAS is not NumPy's; threadpoolctl sees an MKL
     that NumPy links without ``libmkl_rt`` only through its OpenMP runtime)."""
     build = blas.get("build_blas") or {}
-    built = " ".join(str(build[k]) for k in ("name", "version") if build.get(k)) or "unknown"
+    built = " ".join(str(build[k]) for k in ("name", "version") if build.get(k))
+    if not built:
+        error = str(build.get("error") or "").strip().splitlines()
+        built = f"unknown ({error[0]})" if error else "unknown"
     pools = blas.get("threadpools")
     if isinstance(pools, list):
         pools = "; ".join(_pool_text(p) for p in pools)
