@@ -1,4 +1,5 @@
-"""The ``tinygrad-mlp`` command: ``train`` an MLP on a dataset, or run the ``bench``-marks.
+"""The ``tinygrad-mlp`` command: ``train`` an MLP on a dataset, run the ``bench``-marks, or
+``compare`` benchmark runs.
 
 ``tinygrad-mlp train`` with no arguments trains a 64-64-16-10 ReLU network with Adam on the 8x8
 digits that ship with scikit-learn (no download) and writes its results to ``runs/digits``.
@@ -71,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         help="benchmark training steps against NumPy, GEMM, PyTorch (tinygrad-mlp bench --help)",
     )
+    sub.add_parser(
+        "compare",
+        help="compare benchmark runs: ratio ranges per group (tinygrad-mlp compare --help)",
+    )
     return parser
 
 
@@ -81,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         from .bench import run
 
         return run(argv[1:])
+    if argv[:1] == ["compare"]:
+        from .bench.compare import run as compare
+
+        return compare(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return train_command(args)

@@ -1,0 +1,166 @@
+"""``tinygrad-mlp compare`` (``tinygrad_mlp.bench.compare``): ratio ranges over benchmark runs.
+
+What they prove: ranges are the lowest and highest ratio over each group's runs, one column per
+group; per-run rows count the cases faster than PyTorch and judge the targets; bad inputs are
+refused with the offending path; and the README's bracketed ranges are what the committed runs
+give (so those numbers come with the command that made them).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tinygrad_mlp import cli
+from tinygrad_mlp.bench import compare
+
+ROOT = Path(__file__).resolve().parent.parent
+SIX = ROOT / "benchmarks" / "results" / "runs" / "2026-12-01-openblas-six"
+BLAS = ROOT / "benchmarks" / "results" / "runs" / "2026-12-01-blas"
+
+
+def _run(times: dict[str, dict[int, float]], commit: str = "abc1234", quick: bool = False) -> dict:
+    """A minimal bench.json: one network, float32, CPU, ``impl -> {batch: median ms}``."""
+    steps = [
+        {"device": "cpu", "network": "n", "dtype": "float32", "batch": batch, "impl": impl,
+         "time": {"median": ms / 1e3, "iqr": 0.0}}
+        for impl, table in times.items() for batch, ms in table.items()
+    ]  # fmt: skip
+    meta = {"date": "2026-12-01T09:00:00+00:00", "tinygrad_mlp_commit": commit}
+    meta["blas"] = {"build_blas": {"name": "openblas", "version": "0.3"}}
+    return {"meta": meta, "config": {"quick": quick}, "steps": steps, "torch": {"status": "ok"}}
+
+
+def _write(folder: Path, name: str, results: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(json.dumps(results), encoding="utf-8")
+    return path
+
+
+def _cells(report: str, heading: str, batch: int) -> list[str]:
+    """The cells after device/network/dtype/batch of ``batch``'s row under ``## heading``."""
+    section = report.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0] == "cpu" and cells[3] == str(batch):
+            return cells[4:]
+    raise AssertionError(f"no batch {batch} row under {heading!r}")
+
+
+def test_ranges_per_group_and_per_run_rows(tmp_path):
+    a1 = _run({"tinygrad": {32: 1.1, 1024: 10.0}, "numpy_reference": {32: 1.0, 1024: 10.0},
+               "torch": {32: 2.0, 1024: 8.0}})  # fmt: skip
+    a2 = _run({"tinygrad": {32: 1.3, 1024: 9.0}, "numpy_reference": {32: 1.0, 1024: 10.0},
+               "torch": {32: 2.0, 1024: 10.0}})  # fmt: skip
+    b1 = _run({"tinygrad": {32: 2.0, 1024: 10.0}, "numpy_reference": {32: 1.0, 1024: 10.0}})
+    groups = [
+        ("before", [str(_write(tmp_path, "a1.json", a1)), str(_write(tmp_path, "a2.json", a2))]),
+        ("after", [str(_write(tmp_path / "b1", "bench.json", b1))]),
+    ]
+    report = compare.render(groups, "tinygrad-mlp compare ...")
+    assert _cells(report, "tinygrad_mlp / hand-written NumPy", 32) == ["1.10-1.30", "2.00"]
+    assert _cells(report, "tinygrad_mlp / hand-written NumPy", 1024) == ["0.90-1.00", "1.00"]
+    assert _cells(report, "tinygrad_mlp / PyTorch", 1024) == ["0.90-1.25", "-"]  # b: no torch
+    assert "## tinygrad_mlp / GEMM floor" not in report  # no run has a GEMM floor
+    rows = [line for line in report.splitlines() if line.startswith("| before |")]
+    assert "| 1 of 2 |" in rows[0] and "| 2 of 2 |" in rows[1]  # a1 slower at 1024 (10 vs 8)
+    # run a2's targets: hand-written at batch >= 128, at batch 32, PyTorch (worst ratio, judged)
+    assert "a2.json | 0.90x met | 1.30x not met | 0.90x met |" in report
+    assert "a1.json | 1.00x met | 1.10x met | 1.25x not met |" in report
+    assert "GPU step" not in report  # a target no run measured gets no column
+
+
+def test_a_quick_run_is_marked_not_for_comparison(tmp_path):
+    quick = _run({"tinygrad": {8: 1.0}, "numpy_reference": {8: 1.0}}, quick=True)
+    report = compare.render([("q", [str(_write(tmp_path, "q.json", quick))])], "cmd")
+    assert "QUICK run (not for comparison)" in report
+
+
+def test_groups_are_named_and_globs_expanded(tmp_path):
+    for name in ("r2.json", "r1.json", "notes.txt"):
+        _write(tmp_path, name, {})
+    _write(tmp_path / "ob1", "bench.json", {})
+    assert compare.parse_group(f"six={tmp_path}/r*.json") == (
+        "six",
+        [f"{tmp_path}/r1.json", f"{tmp_path}/r2.json"],
+    )
+    assert compare.parse_group(f"{tmp_path}/ob1")[0] == "ob1"
+    assert compare.parse_group(f"{tmp_path}/ob1/bench.json")[0] == "ob1"
+    assert compare.parse_group(f"{tmp_path}/r1.json,{tmp_path}/r2.json")[0] == "r1"
+    _write(tmp_path / "lr=0.1", "bench.json", {})
+    assert compare.parse_group(f"{tmp_path}/lr=0.1") == ("lr=0.1", [f"{tmp_path}/lr=0.1"])
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: [str(d / "missing")], "no benchmark results at '{d}/missing'"),
+        (lambda d: [f"x={d}/zz*"], "no file matches '{d}/zz*'"),
+        (lambda d: ["x=,"], "group 'x=,' names no run"),
+        (lambda d: [str(_write(d, "log.json", {}).with_suffix(".txt"))], "no benchmark results"),
+        (lambda d: [str(_write(d, "a.json", {"meta": {}}))], "'{d}/a.json' is not the bench.json"),
+        (lambda d: [f"a={_write(d, 'x.json', _run({}))}", f"a={d}/x.json"], "two groups have one"),
+    ],
+)
+def test_bad_inputs_are_refused_naming_the_path(tmp_path, capsys, make, message):
+    (tmp_path / "bad.txt").write_text("not json")
+    assert compare.run(make(tmp_path)) == 2
+    assert message.format(d=tmp_path) in capsys.readouterr().err
+
+
+def test_a_file_that_is_not_json_is_named(tmp_path, capsys):
+    (tmp_path / "bad.json").write_text("not json")
+    assert compare.run([str(tmp_path / "bad.json")]) == 2
+    assert f"'{tmp_path}/bad.json' is not JSON" in capsys.readouterr().err
+
+
+def test_the_console_command_prints_or_writes_the_report(tmp_path, capsys):
+    path = _write(tmp_path, "r.json", _run({"tinygrad": {8: 2.0}, "numpy_reference": {8: 1.0}}))
+    assert cli.main(["compare", f"one={path}"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("# Benchmark runs compared") and "| one |" in printed
+    assert cli.main(["compare", f"one={path}", "--out", str(tmp_path / "c.md")]) == 0
+    written = (tmp_path / "c.md").read_text(encoding="utf-8")
+    assert "--out" in written.splitlines()[2]  # the command that made it, then the same report
+    assert written.splitlines()[3:] == printed.splitlines()[3:]
+
+
+def _readme_brackets(network: str) -> list[list[str]]:
+    """The bracketed six-run ranges of ``network``'s row in README's results table."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith(f"| {network} | 32 /"))
+    return [re.findall(r"[\d.]+-[\d.]+", b) for b in re.findall(r"\[([^\]]+)\]", row)]
+
+
+@pytest.mark.parametrize("network", ["784-512-128-64-10", "784-50-10", "64-64-16-10"])
+def test_the_readmes_six_run_ranges_are_the_committed_runs(network):
+    runs = sorted(str(p) for p in SIX.glob("r*.json"))
+    assert len(runs) == 6
+    report = compare.render([("six", runs)], "cmd")
+    brackets = _readme_brackets(network)
+    headings = ["tinygrad_mlp / hand-written NumPy", "tinygrad_mlp / PyTorch"]
+    headings.append("GEMM floor / PyTorch's GEMM floor (the BLAS libraries)")
+    computed = []
+    for heading in headings:
+        section = report.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+        rows = [line for line in section.splitlines() if f"| {network} | float32 |" in line]
+        computed.append([line.strip("|").split("|")[-1].strip() for line in rows])
+    # README's columns with brackets, in order: hand-written, PyTorch, OpenBLAS / MKL products
+    assert brackets, f"no bracketed ranges for {network} in README"
+    for quoted in brackets:
+        assert quoted in computed, f"{network}: README's {quoted} is not one of {computed}"
+
+
+def test_the_committed_blas_runs_compare():
+    groups = [
+        ("openblas", sorted(str(p) for p in BLAS.glob("openblas*.json"))),
+        ("mkl", sorted(str(p) for p in BLAS.glob("mkl*.json"))),
+    ]
+    assert [len(paths) for _, paths in groups] == [4, 4]
+    report = compare.render(groups, "cmd")
+    assert report.count("| 10 of 18 |") == 4  # OpenBLAS: faster than PyTorch in 10 of 18, each
+    assert "mkl-dynamic-lp64-iomp" in report
