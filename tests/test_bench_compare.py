@@ -22,16 +22,30 @@ SIX = ROOT / "benchmarks" / "results" / "runs" / "2026-12-01-openblas-six"
 BLAS = ROOT / "benchmarks" / "results" / "runs" / "2026-12-01-blas"
 
 
-def _run(times: dict[str, dict[int, float]], commit: str = "abc1234", quick: bool = False) -> dict:
-    """A minimal bench.json: one network, float32, CPU, ``impl -> {batch: median ms}``."""
+def _run(
+    times: dict[str, dict[int, float]],
+    commit: str = "abc1234",
+    quick: bool = False,
+    iqr: float = 0.0,
+    epoch: dict[str, float] | None = None,
+) -> dict:
+    """A minimal bench.json: one network, float32, CPU, ``impl -> {batch: median ms}``; ``iqr``
+    as a share of each median; ``epoch``: ``impl -> median epoch seconds``."""
     steps = [
         {"device": "cpu", "network": "n", "dtype": "float32", "batch": batch, "impl": impl,
-         "time": {"median": ms / 1e3, "iqr": 0.0}}
+         "time": {"median": ms / 1e3, "iqr": iqr * ms / 1e3}}
         for impl, table in times.items() for batch, ms in table.items()
     ]  # fmt: skip
     meta = {"date": "2026-12-01T09:00:00+00:00", "tinygrad_mlp_commit": commit}
     meta["blas"] = {"build_blas": {"name": "openblas", "version": "0.3"}}
-    return {"meta": meta, "config": {"quick": quick}, "steps": steps, "torch": {"status": "ok"}}
+    results = {"meta": meta, "config": {"quick": quick}, "steps": steps, "torch": {"status": "ok"}}
+    if epoch:
+        results["epoch"] = {
+            "results": [
+                {"impl": i, "median_epoch_s": t, "test_accuracy": 0.8} for i, t in epoch.items()
+            ]
+        }
+    return results
 
 
 def _write(folder: Path, name: str, results: dict) -> Path:
@@ -74,25 +88,73 @@ def test_ranges_per_group_and_per_run_rows(tmp_path):
     assert "GPU step" not in report  # a target no run measured gets no column
 
 
-def test_a_quick_run_is_marked_not_for_comparison(tmp_path):
-    quick = _run({"tinygrad": {8: 1.0}, "numpy_reference": {8: 1.0}}, quick=True)
-    report = compare.render([("q", [str(_write(tmp_path, "q.json", quick))])], "cmd")
-    assert "QUICK run (not for comparison)" in report
+def test_run_rows_show_date_commit_noise_and_epoch(tmp_path):
+    times = {"tinygrad": {8: 1.0}, "numpy_reference": {8: 1.0}, "torch": {8: 1.0}}
+    epoch = {"tinygrad": 3.0, "numpy_reference": 2.0, "torch": 4.0}
+    runs = [("calm.json", _run(times, commit="1234567890", epoch=epoch))]
+    runs += [("noisy.json", _run(times, iqr=0.2)), ("quick.json", _run(times, quick=True))]
+    paths = [str(_write(tmp_path, name, results)) for name, results in runs]
+    report = compare.render([("g", paths)], "cmd")
+    rows = {line.split(" | ")[1].rsplit("/", 1)[-1]: line for line in report.splitlines()
+            if line.startswith("| g |") and "2026" in line}  # fmt: skip
+    # date, commit (7 characters), BLAS, noise check, faster than PyTorch (a tie is not), epoch
+    assert (
+        "| 2026-12-01T09:00 | 1234567 | openblas 0.3 | undisturbed | 0 of 1 | 0.75x / 0.50x |"
+        in (rows["calm.json"])
+    )
+    assert "| disturbed |" in rows["noisy.json"] and rows["noisy.json"].endswith("| - |")
+    assert "| QUICK run |" in rows["quick.json"]
+
+
+def test_undisturbed_ranges_leave_out_disturbed_and_quick_runs(tmp_path):
+    calm = _write(tmp_path, "calm.json", _run({"tinygrad": {8: 1.0}, "numpy_reference": {8: 1.0}}))
+    noisy = _run({"tinygrad": {8: 3.0}, "numpy_reference": {8: 1.0}}, iqr=0.2)
+    quick = _run({"tinygrad": {8: 2.0}, "numpy_reference": {8: 1.0}}, quick=True)
+    paths = [
+        str(calm),
+        str(_write(tmp_path, "n.json", noisy)),
+        str(_write(tmp_path, "q.json", quick)),
+    ]
+    heading = "tinygrad_mlp / hand-written NumPy"
+    assert _cells(compare.render([("g", paths)], "cmd"), heading, 8) == ["1.00-3.00"]
+    report = compare.render([("g", paths)], "cmd", undisturbed=True)
+    assert _cells(report, heading, 8) == ["1.00"]
+    assert "undisturbed runs only" in report and "| disturbed |" in report  # still listed
+
+
+def test_a_target_column_appears_when_any_run_measured_it(tmp_path):
+    without = _run({"tinygrad": {8: 1.0}, "numpy_reference": {8: 1.0}})
+    with_torch = _run({"tinygrad": {8: 1.0}, "numpy_reference": {8: 1.0}, "torch": {8: 2.0}})
+    paths = [str(_write(tmp_path, "a.json", without)), str(_write(tmp_path, "b.json", with_torch))]
+    report = compare.render([("g", paths)], "cmd")
+    assert "a.json | 1.00x met | - |" in report and "b.json | 1.00x met | 0.50x met |" in report
+
+
+def test_the_epoch_target_says_when_the_accuracy_gap_fails_it(tmp_path):
+    results = _run({"tinygrad": {8: 1.0}}, epoch={"tinygrad": 1.0, "torch": 2.0})
+    results["epoch"]["results"][0]["test_accuracy"] = 0.7  # 10 points below PyTorch's
+    report = compare.render([("g", [str(_write(tmp_path, "r.json", results))])], "cmd")
+    assert "0.50x not met (accuracy -10.00%)" in report
 
 
 def test_groups_are_named_and_globs_expanded(tmp_path):
     for name in ("r2.json", "r1.json", "notes.txt"):
-        _write(tmp_path, name, {})
+        _write(tmp_path / "six", name, {})
     _write(tmp_path / "ob1", "bench.json", {})
-    assert compare.parse_group(f"six={tmp_path}/r*.json") == (
+    six = tmp_path / "six"
+    assert compare.parse_group(f"six={six}/r*.json") == (
         "six",
-        [f"{tmp_path}/r1.json", f"{tmp_path}/r2.json"],
+        [f"{six}/r1.json", f"{six}/r2.json"],
     )
+    assert compare.parse_group(f"{six}/r*.json")[0] == "six"  # the folder its runs share
+    assert compare.parse_group(f"{six}/r1.json")[0] == "r1"
     assert compare.parse_group(f"{tmp_path}/ob1")[0] == "ob1"
     assert compare.parse_group(f"{tmp_path}/ob1/bench.json")[0] == "ob1"
-    assert compare.parse_group(f"{tmp_path}/r1.json,{tmp_path}/r2.json")[0] == "r1"
-    _write(tmp_path / "lr=0.1", "bench.json", {})
-    assert compare.parse_group(f"{tmp_path}/lr=0.1") == ("lr=0.1", [f"{tmp_path}/lr=0.1"])
+    for odd in ("lr=0.1", "a,b"):  # a path that exists is one path, "=" and "," included
+        _write(tmp_path / odd, "bench.json", {})
+        assert compare.parse_group(f"{tmp_path}/{odd}") == (odd, [f"{tmp_path}/{odd}"])
+    _write(tmp_path / "q", "bench-quick.json", _run({"tinygrad": {8: 1.0}}))
+    assert compare.load_run(str(tmp_path / "q"))["steps"]  # bench --quick's file in a folder
 
 
 @pytest.mark.parametrize(
@@ -101,15 +163,30 @@ def test_groups_are_named_and_globs_expanded(tmp_path):
         (lambda d: [str(d / "missing")], "no benchmark results at '{d}/missing'"),
         (lambda d: [f"x={d}/zz*"], "no file matches '{d}/zz*'"),
         (lambda d: ["x=,"], "group 'x=,' names no run"),
-        (lambda d: [str(_write(d, "log.json", {}).with_suffix(".txt"))], "no benchmark results"),
         (lambda d: [str(_write(d, "a.json", {"meta": {}}))], "'{d}/a.json' is not the bench.json"),
+        (lambda d: [str(_write(d, "b.json", {"meta": [], "steps": []}))], "'{d}/b.json' is not"),
         (lambda d: [f"a={_write(d, 'x.json', _run({}))}", f"a={d}/x.json"], "two groups have one"),
+        (lambda d: [str(_write(d, "c.json", _bad_step()))], "'{d}/c.json' is a malformed bench"),
+        (lambda d: [str(_write(d, "e.json", _bad_epoch()))], "'{d}/e.json' is a malformed bench"),
+        (lambda d: [str(_write(d, "f.json", _run({}))), "--out", str(d)], "Is a directory"),
     ],
 )
 def test_bad_inputs_are_refused_naming_the_path(tmp_path, capsys, make, message):
-    (tmp_path / "bad.txt").write_text("not json")
     assert compare.run(make(tmp_path)) == 2
-    assert message.format(d=tmp_path) in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("tinygrad-mlp compare: error: ") and message.format(d=tmp_path) in err
+
+
+def _bad_step() -> dict:
+    results = _run({"tinygrad": {8: 1.0}})
+    del results["steps"][0]["time"]
+    return results
+
+
+def _bad_epoch() -> dict:
+    results = _run({"tinygrad": {8: 1.0}}, epoch={"tinygrad": 1.0})
+    del results["epoch"]["results"][0]["median_epoch_s"]
+    return results
 
 
 def test_a_file_that_is_not_json_is_named(tmp_path, capsys):
@@ -149,10 +226,25 @@ def test_the_readmes_six_run_ranges_are_the_committed_runs(network):
         section = report.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
         rows = [line for line in section.splitlines() if f"| {network} | float32 |" in line]
         computed.append([line.strip("|").split("|")[-1].strip() for line in rows])
-    # README's columns with brackets, in order: hand-written, PyTorch, OpenBLAS / MKL products
-    assert brackets, f"no bracketed ranges for {network} in README"
-    for quoted in brackets:
-        assert quoted in computed, f"{network}: README's {quoted} is not one of {computed}"
+    # README's bracketed columns, in order: hand-written NumPy, PyTorch, OpenBLAS / MKL products
+    assert brackets == computed[: len(brackets)], f"{network}: README {brackets}, runs {computed}"
+
+
+def test_the_committed_reports_are_what_the_command_makes(monkeypatch):
+    monkeypatch.chdir(ROOT)  # the reports name their runs by paths from the repository root
+    for folder, groups in (
+        (SIX, [("six", sorted(str(p.relative_to(ROOT)) for p in SIX.glob("r*.json")))]),
+        (
+            BLAS,
+            [
+                (n, sorted(str(p.relative_to(ROOT)) for p in BLAS.glob(f"{n}*.json")))
+                for n in ("openblas", "mkl")
+            ],
+        ),  # fmt: skip
+    ):
+        committed = (folder / "compare.md").read_text(encoding="utf-8").splitlines()
+        fresh = compare.render(groups, "cmd").splitlines()
+        assert committed[3:] == fresh[3:], f"{folder / 'compare.md'} is stale: rerun its command"
 
 
 def test_the_committed_blas_runs_compare():

@@ -1,9 +1,9 @@
 """``tinygrad-mlp compare``: ratios over several benchmark runs, side by side.
 
-One run is one sample: over undisturbed runs of the same code on a 2-core machine, a ratio's
-highest value was typically 1.03-1.10x its lowest, at worst 1.24x. This reads the
-``bench.json`` of several runs, in named groups (one NumPy build against another, a change
-before and after), and writes one markdown report:
+One run is one sample: the same code's ratios move between undisturbed runs (by up to 1.24x
+between four runs on one 2-core machine: ``benchmarks/results/runs/2026-12-01-blas``). This
+reads the ``bench.json`` of several runs, in named groups (one NumPy build against another, a
+change before and after), and writes one markdown report:
 
 - every run: when, which commit and BLAS, whether its noise check found it disturbed, its
   targets (worst ratio, met or not), how many CPU cases were faster than PyTorch, the epoch;
@@ -24,9 +24,10 @@ import json
 import os
 import shlex
 import sys
+from dataclasses import dataclass, field
 from typing import Any
 
-from .markdown import blas_line
+from .markdown import build_blas
 from .report import noise, step_index, targets
 
 RATIOS = (  # (title, numerator, denominator)
@@ -37,9 +38,34 @@ RATIOS = (  # (title, numerator, denominator)
 )
 
 
+@dataclass
+class Run:
+    """One run's results and what is derived from them (computed once)."""
+
+    group: str
+    path: str
+    results: dict[str, Any]
+    targets: dict[str, dict[str, Any]] = field(init=False)
+    steps: dict[tuple, float] = field(init=False)
+    noise: str = field(init=False)
+    epoch: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.targets = {t["id"]: t for t in targets(self.results)}
+        self.steps = step_index(self.results)
+        quick = (self.results.get("config") or {}).get("quick")
+        disturbed = noise(self.results)["disturbed"]
+        self.noise = "QUICK run" if quick else "disturbed" if disturbed else "undisturbed"
+        self.epoch = _epoch(self.results)
+
+
 def load_run(path: str) -> dict[str, Any]:
-    """The results in ``path``: a ``bench.json`` file, or a folder holding one."""
-    file = os.path.join(path, "bench.json") if os.path.isdir(path) else path
+    """The results in ``path``: a ``bench.json`` file, or a folder holding one (or, from
+    ``bench --quick``, ``bench-quick.json``)."""
+    file = path
+    if os.path.isdir(path):
+        names = [n for n in ("bench.json", "bench-quick.json") if os.path.isfile(f"{path}/{n}")]
+        file = os.path.join(path, names[0] if names else "bench.json")
     if not os.path.isfile(file):
         raise FileNotFoundError(f"no benchmark results at {file!r}")
     try:
@@ -47,29 +73,32 @@ def load_run(path: str) -> dict[str, Any]:
             results = json.load(fh)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{file!r} is not JSON: {exc}") from None
-    if not isinstance(results, dict) or not {"meta", "steps"} <= results.keys():
+    ok = isinstance(results, dict) and isinstance(results.get("meta"), dict)
+    if not ok or not isinstance(results.get("steps"), list):
         raise ValueError(f"{file!r} is not the bench.json of a tinygrad-mlp bench run")
     return results
 
 
 def parse_group(spec: str) -> tuple[str, list[str]]:
     """``NAME=PATH[,PATH...]`` or ``PATH``: a group name and its paths (glob patterns expanded,
-    sorted); a bare path names its group after its folder or file."""
+    sorted). A bare spec is one path when it exists as given (commas and ``=`` included); its
+    group is named after the file, or after the folder all its paths share."""
     name, sep, paths = spec.partition("=")
-    if not sep or "/" in name or os.sep in name:  # a path with "=" in it
+    if os.path.exists(spec) or not sep:
         name, paths = "", spec
+    patterns = [spec] if os.path.exists(spec) else [p for p in paths.split(",") if p]
     found: list[str] = []
-    for pattern in (p for p in paths.split(",") if p):
+    for pattern in patterns:
         matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         if not matches:
             raise FileNotFoundError(f"no file matches {pattern!r}")
         found += matches
     if not found:
         raise ValueError(f"group {spec!r} names no run")
-    if not name:  # runs/ob1, runs/ob1/bench.json and runs/ob1.json -> ob1
-        base = os.path.normpath(found[0])
-        if os.path.basename(base) == "bench.json":
-            base = os.path.dirname(base)
+    if not name:  # runs/ob1, runs/ob1/bench.json, runs/ob1.json -> ob1; runs/r*.json -> runs
+        bases = [os.path.normpath(p) for p in found]
+        bases = [os.path.dirname(b) if os.path.basename(b) == "bench.json" else b for b in bases]
+        base = bases[0] if len(bases) == 1 else os.path.commonpath(bases)
         name = os.path.basename(base)
         name = os.path.splitext(name)[0] if os.path.isfile(base) else name
     return name, found
@@ -82,76 +111,74 @@ def _range(values: list[float]) -> str:
     return low if low == high else f"{low}-{high}"
 
 
-def _epoch(results: dict[str, Any]) -> str:
-    epoch = (results.get("epoch") or {}).get("results", [])
-    runs = {r["impl"]: r["median_epoch_s"] for r in epoch}
-    torch = runs.get("torch")
-    if not torch:
-        return "-"
-    impls = ("tinygrad", "numpy_reference")
-    return " / ".join(f"{runs[i] / torch:.2f}x" if i in runs else "-" for i in impls)
-
-
-def _disturbed(results: dict[str, Any]) -> str:
-    if results.get("config", {}).get("quick"):
-        return "QUICK run (not for comparison)"
-    return "disturbed" if noise(results).get("disturbed") else "undisturbed"
-
-
 def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _run_row(run: dict[str, Any]) -> str:
-    meta, results = run["results"]["meta"], run["results"]
-    versus = run["targets"]["step_vs_torch_cpu"]["ratios"]
+def _epoch(results: dict[str, Any]) -> str:
+    epoch = (results.get("epoch") or {}).get("results", [])
+    times = {r["impl"]: r["median_epoch_s"] for r in epoch}
+    if not times.get("torch"):
+        return "-"
+    impls = ("tinygrad", "numpy_reference")
+    return " / ".join(f"{times[i] / times['torch']:.2f}x" if i in times else "-" for i in impls)
+
+
+def _run_row(run: Run) -> str:
+    meta = run.results["meta"]
+    versus = run.targets["step_vs_torch_cpu"]["ratios"]
     faster = f"{sum(r['ratio'] < 1 for r in versus)} of {len(versus)}" if versus else "-"
-    build = blas_line(meta.get("blas") or {}).split(";")[0].removeprefix("BLAS: NumPy built with ")
-    commit = str(meta.get("tinygrad_mlp_commit") or "-")[:7]
-    date = str(meta.get("date", "-"))[:16]
-    return _row([run["group"], run["path"], date, commit, build, _disturbed(results), faster,
-                 _epoch(results)])  # fmt: skip
+    blas = meta.get("blas")
+    cells = [run.group, run.path, str(meta.get("date", "-"))[:16]]
+    cells += [str(meta.get("tinygrad_mlp_commit") or "-")[:7]]
+    cells += [build_blas(blas) if isinstance(blas, dict) else "unknown", run.noise, faster]
+    return _row([*cells, run.epoch])
 
 
-def _targets_row(run: dict[str, Any], ids: list[str]) -> str:
-    cells = [run["group"], run["path"]]
-    for t in (run["targets"][i] for i in ids):
-        mark = {True: "met", False: "not met", None: "-"}[t["met"]]
-        cells.append(f"{t['worst']['ratio']:.2f}x {mark}" if t["worst"] else mark)
-    return _row(cells)
+def _verdict(target: dict[str, Any]) -> str:
+    worst = target["worst"]
+    if worst is None:
+        return "-"
+    text = f"{worst['ratio']:.2f}x {'met' if target['met'] else 'not met'}"
+    if "accuracy_gap" in worst:
+        text += f" (accuracy {worst['accuracy_gap'] * 100:+.2f}%)"
+    return text
 
 
-def _ratio_table(runs: list[dict[str, Any]], names: list[str], num: str, den: str) -> list[str]:
-    indexes = {
-        name: [step_index(r["results"]) for r in runs if r["group"] == name] for name in names
-    }
-    cases = sorted({k[:4] for idx in indexes.values() for i in idx for k in i if k[4] == num})
-    lines = [_row(["device", "network", "dtype", "batch", *names]), "|---" * (4 + len(names)) + "|"]
-    measured = False
-    for case in cases:
+def _ratio_table(runs: list[Run], names: list[str], num: str, den: str) -> list[str]:
+    """One row per case with a value in some group; [] when no run measured both."""
+    rows = []
+    for case in sorted({k[:4] for run in runs for k in run.steps if k[4] == num}):
         cells = [str(c) for c in case]
         for name in names:
-            pairs = [(i.get(case + (num,)), i.get(case + (den,))) for i in indexes[name]]
-            ratios = [a / b for a, b in pairs if a is not None and b is not None]
-            measured = measured or bool(ratios)
+            pairs = [(r.steps.get(case + (num,)), r.steps.get(case + (den,))) for r in runs]
+            ratios = [a / b for (a, b), r in zip(pairs, runs, strict=True)
+                      if r.group == name and a is not None and b is not None]  # fmt: skip
             cells.append(_range(ratios))
-        lines.append(_row(cells))
-    return lines if measured else []  # no run measured both: no table
+        if any(c != "-" for c in cells[4:]):
+            rows.append(_row(cells))
+    header = [_row(["device", "network", "dtype", "batch", *names]), "|---" * (4 + len(names))]
+    return [header[0], header[1] + "|", *rows] if rows else []
 
 
-def render(groups: list[tuple[str, list[str]]], command: str) -> str:
-    """The markdown report for ``groups`` of (name, [run paths])."""
+def render(groups: list[tuple[str, list[str]]], command: str, undisturbed: bool = False) -> str:
+    """The markdown report for ``groups`` of (name, [run paths]); with ``undisturbed``, the
+    ranges leave out disturbed and ``--quick`` runs (the runs table still lists them)."""
     runs = []
     for name, paths in groups:
         for path in paths:
             results = load_run(path)
-            found = {t["id"]: t for t in targets(results)}
-            runs.append({"group": name, "path": path, "results": results, "targets": found})
+            try:
+                runs.append(Run(name, path, results))
+            except (KeyError, TypeError, AttributeError, ValueError) as exc:
+                raise ValueError(f"{path!r} is a malformed bench.json: {exc!r}") from None
+    ranged = [r for r in runs if r.noise == "undisturbed"] if undisturbed else runs
     lines = [
         "# Benchmark runs compared",
         "",
         f"Made by `{command}`. Ratios are recomputed from each run's step medians; a range is",
-        "the lowest and highest value over the group's runs (lower is better: time / time).",
+        "the lowest and highest value over the group's runs (lower is better: time / time)"
+        + (", undisturbed runs only." if undisturbed else "."),
         "",
         "## Runs",
         "",
@@ -163,11 +190,12 @@ def render(groups: list[tuple[str, list[str]]], command: str) -> str:
         "## Targets: the worst ratio of each run (targets no run measured left out)",
         "",
     ]
-    ids = [i for i, t in runs[0]["targets"].items() if any(r["targets"][i]["worst"] for r in runs)]
-    lines += [_row(["group", "run", *(runs[0]["targets"][i]["target"] for i in ids)])]
-    lines += ["|---" * (2 + len(ids)) + "|", *[_targets_row(run, ids) for run in runs]]
+    ids = [i for i, t in runs[0].targets.items() if any(r.targets[i]["worst"] for r in runs)]
+    lines += [_row(["group", "run", *(runs[0].targets[i]["target"] for i in ids)])]
+    lines.append("|---" * (2 + len(ids)) + "|")
+    lines += [_row([r.group, r.path, *(_verdict(r.targets[i]) for i in ids)]) for r in runs]
     for title, num, den in RATIOS:
-        table = _ratio_table(runs, [name for name, _ in groups], num, den)
+        table = _ratio_table(ranged, [name for name, _ in groups], num, den)
         lines += ["", f"## {title}", "", *table] if table else []
     return "\n".join(lines) + "\n"
 
@@ -184,6 +212,11 @@ def _parser() -> argparse.ArgumentParser:
         help="a group of runs: bench.json files or folders holding one, glob patterns allowed "
         "(quote them)",
     )
+    p.add_argument(
+        "--undisturbed",
+        action="store_true",
+        help="ranges from undisturbed full runs only (the noise check of each run)",
+    )
     p.add_argument("--out", help="write the markdown report here (default: print it)")
     return p
 
@@ -197,18 +230,17 @@ def run(argv: list[str] | None = None) -> int:
         names = [n for n, _ in groups]
         if len(set(names)) != len(names):
             raise ValueError(f"two groups have one name: {names}; name them with NAME=...")
-        text = render(groups, shlex.join(["tinygrad-mlp", "compare", *argv]))
+        command = shlex.join(["tinygrad-mlp", "compare", *argv])
+        text = render(groups, command, undisturbed=args.undisturbed)
+        if args.out:
+            from ..files import atomic_writer
+
+            with atomic_writer(args.out, "w") as fh:
+                fh.write(text)
     except (OSError, ValueError) as exc:
         print(f"tinygrad-mlp compare: error: {exc}", file=sys.stderr)
         return 2
-    if args.out:
-        from ..files import atomic_writer
-
-        with atomic_writer(args.out, "w") as fh:
-            fh.write(text)
-        print(f"wrote {args.out}")
-    else:
-        sys.stdout.write(text)
+    print(f"wrote {args.out}" if args.out else text, end="\n" if args.out else "")
     return 0
 
 

@@ -19,19 +19,24 @@ def _mb(n: int | None) -> str:
     return "-" if n is None else f"{n / 2**20:.2f}"
 
 
-def blas_line(blas: dict[str, Any]) -> str:
-    """NumPy's build-time BLAS, then every BLAS or OpenMP pool loaded in the process, each named
-    by its folder and library file (SciPy's OpenBLAS is not NumPy's; threadpoolctl sees an MKL
-    that NumPy links without ``libmkl_rt`` only through its OpenMP runtime)."""
+def build_blas(blas: dict[str, Any]) -> str:
+    """The BLAS NumPy was built with, ``name version`` (or why it is unknown)."""
     build = blas.get("build_blas") or {}
     built = " ".join(str(build[k]) for k in ("name", "version") if build.get(k))
     if not built:
         error = str(build.get("error") or "").strip().splitlines()
         built = f"unknown ({error[0]})" if error else "unknown"
+    return built
+
+
+def blas_line(blas: dict[str, Any]) -> str:
+    """NumPy's build-time BLAS, then every BLAS or OpenMP pool loaded in the process, each named
+    by its folder and library file (SciPy's OpenBLAS is not NumPy's; threadpoolctl sees an MKL
+    that NumPy links without ``libmkl_rt`` only through its OpenMP runtime)."""
     pools = blas.get("threadpools")
     if isinstance(pools, list):
         pools = "; ".join(_pool_text(p) for p in pools)
-    return f"BLAS: NumPy built with {built}; loaded pools: {pools or 'none'}"
+    return f"BLAS: NumPy built with {build_blas(blas)}; loaded pools: {pools or 'none'}"
 
 
 def _pool_text(pool: dict[str, Any]) -> str:
