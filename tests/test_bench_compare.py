@@ -76,9 +76,14 @@ def test_ranges_per_group_and_per_run_rows(tmp_path):
         ("after", [str(_write(tmp_path / "b1", "bench.json", b1))]),
     ]
     report = compare.render(groups, "tinygrad-mlp compare ...")
-    assert _cells(report, "tinygrad_mlp / hand-written NumPy", 32) == ["1.10-1.30", "2.00"]
-    assert _cells(report, "tinygrad_mlp / hand-written NumPy", 1024) == ["0.90-1.00", "1.00"]
-    assert _cells(report, "tinygrad_mlp / PyTorch", 1024) == ["0.90-1.25", "-"]  # b: no torch
+    # each group's range, then "after"'s median over "before"'s (2.00 / 1.20; 1.00 / 0.95)
+    assert _cells(report, "tinygrad_mlp / hand-written NumPy", 32) == ["1.10-1.30", "2.00", "1.67x"]
+    assert _cells(report, "tinygrad_mlp / hand-written NumPy", 1024) == [
+        "0.90-1.00",
+        "1.00",
+        "1.05x (ranges overlap)",
+    ]
+    assert _cells(report, "tinygrad_mlp / PyTorch", 1024) == ["0.90-1.25", "-", "-"]  # no torch
     assert "## tinygrad_mlp / GEMM floor" not in report  # no run has a GEMM floor
     rows = [line for line in report.splitlines() if line.startswith("| before |")]
     assert "| 1 of 2 |" in rows[0] and "| 2 of 2 |" in rows[1]  # a1 slower at 1024 (10 vs 8)

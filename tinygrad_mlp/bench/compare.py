@@ -8,7 +8,8 @@ change before and after), and writes one markdown report:
 - every run: when, which commit and BLAS, whether its noise check found it disturbed, its
   targets (worst ratio, met or not), how many CPU cases were faster than PyTorch, the epoch;
 - every step ratio (tinygrad_mlp / hand-written NumPy, / GEMM floor, / PyTorch, and the two
-  GEMM floors), as the range over each group's runs, one column per group.
+  GEMM floors), as the range over each group's runs, one column per group; with several groups,
+  each later group's median over the first's, and whether their ranges overlap.
 
 Ratios are recomputed from the step medians with the current definitions (``report``), so old
 and new files compare alike. ::
@@ -23,6 +24,7 @@ import glob
 import json
 import os
 import shlex
+import statistics
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -145,20 +147,32 @@ def _verdict(target: dict[str, Any]) -> str:
     return text
 
 
+def _shift(first: list[float], other: list[float]) -> str:
+    """``other``'s median over ``first``'s, and whether the two ranges overlap (then the shift
+    is within the run-to-run spread, not a measured difference)."""
+    if not first or not other:
+        return "-"
+    text = f"{statistics.median(other) / statistics.median(first):.2f}x"
+    overlap = max(first) >= min(other) and max(other) >= min(first)
+    return text + (" (ranges overlap)" if overlap else "")
+
+
 def _ratio_table(runs: list[Run], names: list[str], num: str, den: str) -> list[str]:
-    """One row per case with a value in some group; [] when no run measured both."""
+    """One row per case with a value in some group; [] when no run measured both. With several
+    groups, a column per later group: its median over the first group's."""
     rows = []
     for case in sorted({k[:4] for run in runs for k in run.steps if k[4] == num}):
-        cells = [str(c) for c in case]
-        for name in names:
-            pairs = [(r.steps.get(case + (num,)), r.steps.get(case + (den,))) for r in runs]
-            ratios = [a / b for (a, b), r in zip(pairs, runs, strict=True)
-                      if r.group == name and a is not None and b is not None]  # fmt: skip
-            cells.append(_range(ratios))
-        if any(c != "-" for c in cells[4:]):
-            rows.append(_row(cells))
-    header = [_row(["device", "network", "dtype", "batch", *names]), "|---" * (4 + len(names))]
-    return [header[0], header[1] + "|", *rows] if rows else []
+        ratios: dict[str, list[float]] = {name: [] for name in names}
+        for r in runs:
+            a, b = r.steps.get(case + (num,)), r.steps.get(case + (den,))
+            if a is not None and b is not None:
+                ratios[r.group].append(a / b)
+        if any(ratios.values()):
+            shifts = [_shift(ratios[names[0]], ratios[name]) for name in names[1:]]
+            rows.append(_row([*map(str, case), *(_range(ratios[n]) for n in names), *shifts]))
+    columns = [*names, *(f"{name} / {names[0]} (medians)" for name in names[1:])]
+    header = _row(["device", "network", "dtype", "batch", *columns])
+    return [header, "|---" * (4 + len(columns)) + "|", *rows] if rows else []
 
 
 def render(groups: list[tuple[str, list[str]]], command: str, undisturbed: bool = False) -> str:
