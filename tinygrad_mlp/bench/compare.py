@@ -254,7 +254,10 @@ def run(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"tinygrad-mlp compare: error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {args.out}" if args.out else text, end="\n" if args.out else "")
+    if args.out:
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
     return 0
 
 
