@@ -230,6 +230,7 @@ def test_reference_sgd_step_equals_tinygrad_step(variant):
     want = [a for w, b in zip(ref.weights, ref.biases, strict=True) for a in (w, b)]
     for p, w in zip(model.parameters(), want, strict=True):
         np.testing.assert_allclose(p.numpy(), w, rtol=0, atol=1e-10)
+        assert p.data.ctypes.data % 64 == 0 and w.ctypes.data % 64 == 0  # both start aligned
     assert not np.allclose(want[0], params[0][0])  # the steps did move the weights
 
 

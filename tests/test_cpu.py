@@ -272,3 +272,50 @@ def test_add_scaled_without_scipy_takes_numpy(monkeypatch):
     y, x = np.ones(BIG, np.float64), np.ones(BIG, np.float64)
     cpu.add_scaled_(y, x, -1.0)
     assert np.all(y == 0.0)
+
+
+# ---------------------------------------------------------------------- aligned host memory
+def _offset(a: np.ndarray) -> int:
+    return a.ctypes.data % cpu.ALIGNMENT
+
+
+@given(data=st.data(), transpose=st.booleans(), copy=st.booleans())
+def test_aligned_arrays_start_on_a_64_byte_boundary_with_the_same_values(data, transpose, copy):
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]))
+    a = data.draw(arrays(shapes(min_dims=0, max_dims=3), dtype=dtype))
+    a = a.T if transpose else a
+    out = cpu.aligned(a, copy=copy)
+    assert _offset(out) == 0 and out.flags.c_contiguous and out.flags.writeable
+    assert out.dtype == a.dtype and out.shape == a.shape
+    np.testing.assert_array_equal(out, a)
+    if copy and a.size:
+        assert not np.shares_memory(out, a)
+
+
+def test_aligned_returns_an_aligned_array_itself_unless_asked_for_a_copy():
+    first = cpu.aligned(np.arange(100.0), copy=True)
+    assert cpu.aligned(first) is first
+    copied = cpu.aligned(first, copy=True)
+    assert copied is not first and not np.shares_memory(copied, first) and _offset(copied) == 0
+
+
+@pytest.mark.parametrize("offset", [4, 8, 16, 32, 48])
+def test_a_misaligned_array_is_copied_to_the_boundary(offset):
+    buffer = np.zeros(1000, dtype=np.uint8)
+    start = -buffer.ctypes.data % cpu.ALIGNMENT + offset
+    a = buffer[start : start + 400].view(np.float32)  # 100 floats, `offset` bytes past it
+    a[:] = np.arange(100)
+    assert _offset(a) == offset
+    out = cpu.aligned(a)
+    assert _offset(out) == 0 and not np.shares_memory(out, a)
+    np.testing.assert_array_equal(out, np.arange(100))
+
+
+def test_parameter_memory_aligns_numpy_arrays_and_keeps_other_libraries_arrays():
+    misaligned = np.zeros(17)[1:]  # 8 bytes past malloc's (16-byte aligned) start
+    assert _offset(backend.parameter_memory(misaligned)) == 0
+    pytest.importorskip("array_api_strict")
+    x = backend.asarray([1.0, 2.0], device="array_api_strict")
+    assert backend.parameter_memory(x) is x
+    y = backend.parameter_memory(x, copy=True)
+    assert y is not x and backend.to_numpy(y).tolist() == [1.0, 2.0]

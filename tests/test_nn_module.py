@@ -230,3 +230,28 @@ def test_repr_shows_sizes_activation_counts_and_nested_layers():
     assert nested[0] == "Net(88 parameters)"
     assert "  (blocks.0): Block(20 parameters)" in nested
     assert "    (fc): Linear(in_features=4, out_features=4, bias=True)" in nested
+
+
+def _aligned(model: nn.Module) -> list[bool]:
+    from tinygrad_mlp import cpu
+
+    return [p.data.ctypes.data % cpu.ALIGNMENT == 0 for p in model.parameters()]
+
+
+def _misaligned_copy(array, device):
+    host = backend.to_numpy(array)
+    out = np.empty(host.size + 1, dtype=host.dtype)[1:].reshape(host.shape)  # 8 bytes off
+    out[...] = host
+    return out
+
+
+def test_parameters_stay_64_byte_aligned_through_init_loading_and_moves(monkeypatch):
+    model = nn.MLP([30, 17, 5], dtype="float64", seed=0)
+    assert all(_aligned(model))
+    nn.init.zeros_(model.parameters()[0])
+    model.load_state_dict({k: v + 1.0 for k, v in model.state_dict().items()})
+    assert all(_aligned(model))
+    monkeypatch.setattr(backend, "to_device", _misaligned_copy)  # a move that lands off it
+    model.to("cpu")
+    assert all(_aligned(model))
+    np.testing.assert_array_equal(model.parameters()[0].numpy(), np.ones((17, 30)))

@@ -187,6 +187,8 @@ def test_pickle_round_trip_keeps_predictions_and_optimizer(iris):
     copy = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(copy.predict_proba(X), clf.predict_proba(X))
     assert copy.loss_curve_ == clf.loss_curve_
+    # unpickled parameters are fresh arrays: placed on the 64-byte boundary again
+    assert all(p.data.ctypes.data % 64 == 0 for p in copy.model_.parameters())
     # Adam's moments travel too: one more epoch gives exactly the same network on both.
     clf.partial_fit(X, y)
     copy.partial_fit(X, y)

@@ -144,3 +144,15 @@ def test_numpy_subclasses_such_as_memmap_are_cpu_arrays(tmp_path):
     t = tg.Tensor(mm)
     assert t.device == "cpu" and backend.device_of(mm) == "cpu"
     assert (t * 2.0).numpy().sum() == 12.0
+
+
+def test_a_tensor_that_requires_grad_holds_its_own_64_byte_aligned_copy():
+    from tinygrad_mlp import cpu
+
+    for data in (np.zeros(17)[1:], cpu.aligned(np.arange(6.0).reshape(2, 3), copy=True)):
+        t = tg.Tensor(data, requires_grad=True, dtype="float64")
+        assert t.data.ctypes.data % cpu.ALIGNMENT == 0
+        assert not np.shares_memory(t.data, data)  # even when the caller's array was aligned
+        np.testing.assert_array_equal(t.data, data)
+    plain = tg.Tensor(np.arange(4.0))  # no grad: NumPy's own placement, still a copy
+    assert plain.data.base is None

@@ -269,6 +269,14 @@ def asarray(data: Any, dtype: Any = None, device: str = "cpu") -> Any:
     return xp.asarray(data, dtype=target)
 
 
+def parameter_memory(array: Any, copy: bool = False) -> Any:
+    """A parameter's array: NumPy arrays on a 64-byte boundary (``cpu.aligned``; a copy when
+    needed or ``copy``), other libraries' arrays as they are (CuPy's pool already aligns them)."""
+    if type(array) is np.ndarray:
+        return cpu.aligned(array, copy=copy)
+    return namespace(array).asarray(array, copy=True) if copy else array
+
+
 def to_device(array: Any, device: str) -> Any:
     """``array`` moved to ``device`` (the same object when it is already there)."""
     device = normalize_device(device)

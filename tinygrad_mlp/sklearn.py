@@ -231,7 +231,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if model is None:
             return
         for p in model.parameters():
-            p.data = _own(p.data)
+            p.data = backend.parameter_memory(_own(p.data))
         for per_param in self._optimizer.state.values():
             for key, value in per_param.items():
                 per_param[key] = _own(value)

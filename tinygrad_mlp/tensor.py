@@ -50,8 +50,11 @@ class Tensor:
         if device is None:
             device = backend.device_of(data) if backend.is_array(data) else "cpu"
         array = backend.asarray(data, dtype=dtype, device=backend.normalize_device(device))
-        if array is data or getattr(array, "base", None) is not None:  # never share the caller's
-            array = backend.namespace(array).asarray(array, copy=True)  # memory (as torch.tensor)
+        shared = array is data or getattr(array, "base", None) is not None
+        if requires_grad:  # a parameter: on a 64-byte boundary on the CPU
+            array = backend.parameter_memory(array, copy=shared)
+        elif shared:  # never share the caller's memory (as torch.tensor)
+            array = backend.namespace(array).asarray(array, copy=True)
         self.data = array
         self.grad: Tensor | None = None
         self._ctx = None

@@ -9,6 +9,11 @@ Its gradients are tested against tinygrad_mlp's to 1e-10 in float64 (``tests/tes
 Layout follows PyTorch and ``tinygrad_mlp.nn.Linear``: weight ``(out_features, in_features)``,
 bias ``(out_features,)``, ``z = x @ W.T + b``.
 
+Its weights and biases start on a 64-byte boundary (``cpu.aligned``), as tinygrad_mlp's
+parameters and PyTorch's tensors do: with NumPy's default placement its in-place update ran at
+one speed or 2.5x slower depending on where ``malloc`` put the weights, so the floor moved by up
+to 22% from one process to the next (benchmarks/README.md, "memory alignment").
+
 This is host-side benchmark code, not tensor code: it is NumPy by design.
 """
 
@@ -17,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+
+from ..cpu import aligned
 
 Params = list[tuple[np.ndarray, np.ndarray]]
 
@@ -48,8 +55,8 @@ class NumpyMLP:
     """
 
     def __init__(self, params: Params, lr: float = 0.01) -> None:
-        self.weights = [np.array(w, copy=True) for w, _ in params]
-        self.biases = [np.array(b, copy=True) for _, b in params]
+        self.weights = [aligned(w, copy=True) for w, _ in params]
+        self.biases = [aligned(b, copy=True) for _, b in params]
         self.lr = float(lr)
 
     def forward(self, x: np.ndarray) -> np.ndarray:

@@ -168,7 +168,7 @@ class Module:
         device = backend.normalize_device(device)
         backend.namespace_for(device)  # raises DeviceError before anything moves
         params = self.parameters()
-        moved = [backend.to_device(p.data, device) for p in params]
+        moved = [backend.parameter_memory(backend.to_device(p.data, device)) for p in params]
         grads = [None if p.grad is None else backend.to_device(p.grad.data, device) for p in params]
         for p, data, grad in zip(params, moved, grads, strict=True):
             p.data = data
