@@ -18,7 +18,8 @@ from tinygrad_mlp import cli
 from tinygrad_mlp.bench import compare
 
 ROOT = Path(__file__).resolve().parent.parent
-SIX = ROOT / "benchmarks" / "results" / "runs" / "2026-12-01-openblas-six"
+SIX = ROOT / "benchmarks" / "results" / "runs" / "2026-12-01-aligned-six"
+UNALIGNED = ROOT / "benchmarks" / "results" / "runs" / "2026-12-01-openblas-six"
 BLAS = ROOT / "benchmarks" / "results" / "runs" / "2026-12-01-blas"
 
 
@@ -237,8 +238,13 @@ def test_the_readmes_six_run_ranges_are_the_committed_runs(network):
 
 def test_the_committed_reports_are_what_the_command_makes(monkeypatch):
     monkeypatch.chdir(ROOT)  # the reports name their runs by paths from the repository root
+
+    def runs(folder: Path) -> list[str]:
+        return sorted(str(p.relative_to(ROOT)) for p in folder.glob("r*.json"))
+
     for folder, groups in (
-        (SIX, [("six", sorted(str(p.relative_to(ROOT)) for p in SIX.glob("r*.json")))]),
+        (UNALIGNED, [("six", runs(UNALIGNED))]),
+        (SIX, [("unaligned", runs(UNALIGNED)), ("aligned", runs(SIX))]),
         (
             BLAS,
             [

@@ -11,8 +11,8 @@ bias ``(out_features,)``, ``z = x @ W.T + b``.
 
 Its weights and biases start on a 64-byte boundary (``cpu.aligned``), as tinygrad_mlp's
 parameters and PyTorch's tensors do: with NumPy's default placement its in-place update ran at
-one speed or 2.5x slower depending on where ``malloc`` put the weights, so the floor moved by up
-to 22% from one process to the next (benchmarks/README.md, "memory alignment").
+one speed or 2.5x slower depending on where ``malloc`` put the weights (the step up to 1.23x), and
+that changed from one process to the next (benchmarks/README.md, "memory alignment").
 
 This is host-side benchmark code, not tensor code: it is NumPy by design.
 """
