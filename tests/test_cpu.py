@@ -288,8 +288,23 @@ def test_aligned_arrays_start_on_a_64_byte_boundary_with_the_same_values(data, t
     assert _offset(out) == 0 and out.flags.c_contiguous and out.flags.writeable
     assert out.dtype == a.dtype and out.shape == a.shape
     np.testing.assert_array_equal(out, a)
-    if copy and a.size:
+    if copy:
         assert not np.shares_memory(out, a)
+
+
+def test_aligned_copies_an_aligned_array_that_is_transposed_or_read_only():
+    a = cpu.aligned(np.arange(12.0).reshape(3, 4), copy=True)
+    transposed = cpu.aligned(a.T)
+    assert transposed.flags.c_contiguous and _offset(transposed) == 0
+    np.testing.assert_array_equal(transposed, a.T)
+    a.flags.writeable = False
+    writeable = cpu.aligned(a)
+    assert writeable is not a and writeable.flags.writeable and _offset(writeable) == 0
+
+
+def test_aligned_keeps_the_shape_and_dtype_of_an_empty_array():
+    out = cpu.aligned(np.zeros((0, 5), dtype=np.float32))
+    assert out.shape == (0, 5) and out.dtype == np.float32
 
 
 def test_aligned_returns_an_aligned_array_itself_unless_asked_for_a_copy():

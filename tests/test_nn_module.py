@@ -255,3 +255,20 @@ def test_parameters_stay_64_byte_aligned_through_init_loading_and_moves(monkeypa
     model.to("cpu")
     assert all(_aligned(model))
     np.testing.assert_array_equal(model.parameters()[0].numpy(), np.ones((17, 30)))
+
+
+def test_float32_parameters_deep_copies_and_unpickled_models_are_aligned():
+    import copy
+    import pickle
+
+    # 22 parameters: malloc's 16-byte placement would put all of them on the boundary by
+    # chance once in 4**22 runs
+    model = nn.MLP([8] * 12, seed=0)
+    assert model.parameters()[0].dtype == np.float32 and len(model.parameters()) == 22
+    assert all(_aligned(model))
+    for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        assert all(_aligned(clone))
+        for p, q in zip(clone.parameters(), model.parameters(), strict=True):
+            assert not np.shares_memory(p.data, q.data)
+            np.testing.assert_array_equal(p.numpy(), q.numpy())
+            assert type(p) is nn.Parameter and p.requires_grad and p.grad is None

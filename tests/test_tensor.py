@@ -156,3 +156,22 @@ def test_a_tensor_that_requires_grad_holds_its_own_64_byte_aligned_copy():
         np.testing.assert_array_equal(t.data, data)
     plain = tg.Tensor(np.arange(4.0))  # no grad: NumPy's own placement, still a copy
     assert plain.data.base is None
+
+
+def test_zeros_ones_and_moves_of_tensors_that_require_grad_are_aligned(monkeypatch):
+    from tinygrad_mlp import cpu
+
+    made = [tg.zeros(3, 5, requires_grad=True) for _ in range(10)]
+    made += [tg.ones(7, requires_grad=True, dtype="float64") for _ in range(10)]
+
+    def misaligned_move(array, device):  # a move that lands 8 bytes past the boundary
+        out = np.empty(array.size + 1, dtype=array.dtype)[1:].reshape(array.shape)
+        out[...] = backend.to_numpy(array)
+        return out
+
+    monkeypatch.setattr(backend, "to_device", misaligned_move)
+    moved = [t.to("array_api_strict") for t in made[:5]]
+    assert all(t.data.ctypes.data % cpu.ALIGNMENT == 0 for t in made + moved)
+    assert all(t.requires_grad and t.is_leaf for t in made + moved)
+    plain = tg.Tensor(np.ones(4)).to("array_api_strict")  # no grad: the move as it lands
+    assert plain.data.ctypes.data % cpu.ALIGNMENT != 0

@@ -14,9 +14,10 @@ Devices
     standard array API (so the same code runs on CuPy) and never calls NumPy on tensor data.
 
 Everything else in the package asks this module for an array's namespace (``namespace``), its
-device (``device_of``) and for moves between devices (``to_device``, ``to_numpy``). The
-NumPy-only fast paths behind it (direct reductions, BLAS axpy updates, the host memory
-setting) live in ``cpu.py``.
+device (``device_of``), for moves between devices (``to_device``, ``to_numpy``) and for a
+parameter's memory (``parameter_memory``). The NumPy-only fast paths behind it (direct
+reductions, BLAS axpy updates, the host memory setting, 64-byte-aligned parameters) live in
+``cpu.py``.
 """
 
 from __future__ import annotations

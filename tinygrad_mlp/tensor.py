@@ -101,6 +101,14 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self._ctx is None
 
+    def __setstate__(self, state: Any) -> None:
+        """Unpickling and ``copy.deepcopy``: a leaf that requires grad gets its array back on a
+        64-byte boundary, as when it was created."""
+        for name, value in (state[1] if isinstance(state, tuple) else state).items():
+            setattr(self, name, value)
+        if self.requires_grad and self._ctx is None:
+            self.data = backend.parameter_memory(self.data)
+
     def requires_grad_(self, flag: bool = True) -> Tensor:
         """Set ``requires_grad`` in place; only floating-point leaf tensors can require grad."""
         if flag and not backend.is_floating(self.data.dtype):
@@ -135,7 +143,10 @@ class Tensor:
         device = backend.normalize_device(device)
         if device == self.device:
             return self
-        return Tensor._make(backend.to_device(self.data, device), self.requires_grad, None)
+        data = backend.to_device(self.data, device)
+        if self.requires_grad:  # a parameter's copy: on a 64-byte boundary on the CPU
+            data = backend.parameter_memory(data)
+        return Tensor._make(data, self.requires_grad, None)
 
     def cpu(self) -> Tensor:
         return self.to("cpu")
@@ -330,6 +341,7 @@ def zeros(*shape: Any, dtype: Any = None, device: str = "cpu", requires_grad: bo
     device = backend.normalize_device(device)
     xp = backend.namespace_for(device)
     data = xp.zeros(_shape(shape), dtype=backend.resolve_dtype(dtype, device))
+    data = backend.parameter_memory(data) if requires_grad else data
     return Tensor._make(data, False, None).requires_grad_(requires_grad)
 
 
@@ -338,6 +350,7 @@ def ones(*shape: Any, dtype: Any = None, device: str = "cpu", requires_grad: boo
     device = backend.normalize_device(device)
     xp = backend.namespace_for(device)
     data = xp.ones(_shape(shape), dtype=backend.resolve_dtype(dtype, device))
+    data = backend.parameter_memory(data) if requires_grad else data
     return Tensor._make(data, False, None).requires_grad_(requires_grad)
 
 

@@ -20,13 +20,12 @@ from tinygrad_mlp import Tensor
 from tinygrad_mlp.bench import harness, impls, reference
 
 NETWORKS = ("784-512-128-64-10", "784-50-10", "64-64-16-10")
-_keep: list[np.ndarray] = []  # the buffers behind the placed arrays
 
 
 def placed(a: np.ndarray, offset: int) -> np.ndarray:
-    """A copy of ``a`` starting ``offset`` bytes past a 64-byte boundary."""
+    """A copy of ``a`` starting ``offset`` bytes past a 64-byte boundary (its ``base`` keeps the
+    buffer alive)."""
     buffer = np.empty(a.nbytes + 128, dtype=np.uint8)
-    _keep.append(buffer)
     start = -buffer.ctypes.data % 64 + offset
     out = buffer[start : start + a.nbytes].view(a.dtype).reshape(a.shape)
     out[...] = a

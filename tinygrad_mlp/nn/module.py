@@ -168,10 +168,11 @@ class Module:
         device = backend.normalize_device(device)
         backend.namespace_for(device)  # raises DeviceError before anything moves
         params = self.parameters()
-        moved = [backend.parameter_memory(backend.to_device(p.data, device)) for p in params]
+        moved = [backend.to_device(p.data, device) for p in params]
         grads = [None if p.grad is None else backend.to_device(p.grad.data, device) for p in params]
         for p, data, grad in zip(params, moved, grads, strict=True):
-            p.data = data
+            if data is not p.data:  # a new array: on a 64-byte boundary on the CPU
+                p.data = backend.parameter_memory(data)
             if grad is not None:
                 p.grad = Tensor(grad, dtype=backend.dtype_name(grad.dtype), device=device)
         return self
