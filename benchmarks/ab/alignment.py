@@ -8,8 +8,11 @@ past it (where NumPy's ``malloc`` often puts them). Prints the median step times
 misaligned / aligned. The inputs and everything else stay where NumPy puts them.
 
     python benchmarks/ab/alignment.py [--quick]
+    python benchmarks/ab/alignment.py --epoch [N]
 
-``--quick`` (a smoke test of this script): 64-64-16-10 at batch 32, 3 repeats.
+``--quick`` (a smoke test of this script): 64-64-16-10 at batch 32, 3 repeats. ``--epoch``: the
+benchmark's Fashion-MNIST epoch instead (784-512-128-64-10, batch 128, SGD lr 0.1, float32), the
+four variants round-robin, N epochs each (default 6) after one warm-up epoch.
 """
 
 import sys
@@ -17,7 +20,8 @@ import sys
 import numpy as np
 
 from tinygrad_mlp import Tensor
-from tinygrad_mlp.bench import harness, impls, reference
+from tinygrad_mlp import functional as F
+from tinygrad_mlp.bench import epoch, harness, impls, reference
 
 NETWORKS = ("784-512-128-64-10", "784-50-10", "64-64-16-10")
 
@@ -52,6 +56,40 @@ def steps(net: str, dtype: str, batch: int) -> dict:
     return fns
 
 
+def epochs(n: int) -> None:
+    """The benchmark's epoch, the four variants round-robin; prints the median epoch times."""
+    data = epoch.load_data()
+    X, y = data["X_train"], data["y_train"]
+    params = reference.init_params([784, 512, 128, 64, 10], 0, "float32")
+    fns = {}
+    for offset in (0, 16):
+        ref = reference.NumpyMLP(params, lr=0.1)
+        ref.weights = [placed(w, offset) for w in ref.weights]
+        ref.biases = [placed(b, offset) for b in ref.biases]
+        rng = np.random.default_rng(0)
+
+        def hand_written(ref=ref, rng=rng) -> None:
+            for idx in impls.batch_indices(len(X), 128, rng):
+                ref.step(X[idx], y[idx])
+
+        model, opt, _ = impls.build(params, 0.1)
+        for p in model.parameters():
+            p.data = placed(p.data, offset)
+        batches, _ = impls.tinygrad_batches(X, y, 128, 0, "cpu")
+
+        def tinygrad(model=model, opt=opt, batches=batches) -> None:
+            for xb, yb in batches():
+                opt.zero_grad()
+                F.cross_entropy(model(xb), yb).backward()
+                opt.step()
+
+        fns[f"hand-written {offset}"], fns[f"tinygrad {offset}"] = hand_written, tinygrad
+    stats = harness.interleaved(fns, repeats=n, warmup=1, min_sample_s=0.0)
+    for name in ("hand-written", "tinygrad"):
+        on, off = stats[f"{name} 0"].median, stats[f"{name} 16"].median
+        print(f"epoch ({data['source']}), {name}: {on:.3f} / {off:.3f} s ({off / on:.3f})")
+
+
 def main(quick: bool = False) -> None:
     cases = [("64-64-16-10", "float32", 32)] if quick else [
         (net, dtype, batch)
@@ -75,4 +113,8 @@ def main(quick: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    main(quick="--quick" in sys.argv[1:])
+    if "--epoch" in sys.argv[1:]:
+        args = [a for a in sys.argv[1:] if a != "--epoch"]
+        epochs(int(args[0]) if args else 6)
+    else:
+        main(quick="--quick" in sys.argv[1:])
