@@ -1,0 +1,129 @@
+"""Where tinygrad_mlp's step spends the time the hand-written NumPy step does not: the framework's
+layers taken off one at a time, same session.
+
+For each case, six steps on the same initial weights and batch alternate round-robin in one
+process (``harness.interleaved``, the benchmark's timing):
+
+1. ``hand-written``: ``reference.NumpyMLP.step``, the benchmark's yardstick;
+2. ``user step``: what the benchmark times, ``opt.zero_grad(); F.cross_entropy(model(x),
+   y).backward(); opt.step()`` with ``nn.MLP`` and ``optim.SGD``;
+3. ``- loss checks``: ``ops.CrossEntropy.apply`` instead of ``F.cross_entropy`` (no argument
+   and label-range checks);
+4. ``- module``: ``fused.MLPStack.apply`` on the parameters instead of ``model(x)`` (no
+   ``Module`` call, stack plan or shape checks);
+5. ``- optimizer``: ``p.grad = None`` and ``backend.add_scaled_`` (the update SGD makes) instead
+   of ``zero_grad`` and ``step``;
+6. ``- engine``: the two ops' ``forward`` and ``backward`` called directly, no graph, no
+   ``Tensor``, no ``backward()`` walk: the step's arithmetic alone, as tinygrad_mlp does it.
+
+Each row prints the median times and what each layer costs (the difference to the step above
+it). Step 6 over step 1 is how far tinygrad_mlp's kernels are from the hand-written ones; the
+rest is the framework. ::
+
+    python benchmarks/ab/overhead.py [--quick]
+
+``--quick`` (a smoke test of this script): 64-64-16-10, float32, batch 32, 3 repeats.
+"""
+
+import sys
+
+import numpy as np
+
+from tinygrad_mlp import Tensor, backend
+from tinygrad_mlp.bench import harness, impls, reference
+from tinygrad_mlp.fused import MLPStack
+from tinygrad_mlp.ops import CrossEntropy
+
+NAMES = ("hand-written", "user step", "- loss checks", "- module", "- optimizer", "- engine")
+LR = 0.01
+
+
+def steps(net: str, dtype: str, batch: int) -> dict:
+    """The six steps of one case, by name (each on its own copy of the weights)."""
+    sizes = [int(s) for s in net.split("-")]
+    params = reference.init_params(sizes, 0, dtype)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((batch, sizes[0])).astype(dtype), rng.integers(0, sizes[-1], batch)
+    xt, yt = Tensor(x), Tensor(y)
+    ref = reference.NumpyMLP(params, lr=LR)
+    models = [impls.build(params, LR)[:2] for _ in range(5)]
+    weights = [list(model.parameters()) for model, _ in models]
+
+    def no_loss_checks(model=models[1][0], opt=models[1][1]) -> None:
+        opt.zero_grad()
+        CrossEntropy.apply(model(xt), yt).backward()
+        opt.step()
+
+    def no_module(params=weights[2], opt=models[2][1]) -> None:
+        opt.zero_grad()
+        CrossEntropy.apply(MLPStack.apply(xt, *params, activation="relu"), yt).backward()
+        opt.step()
+
+    def no_optimizer(params=weights[3]) -> None:
+        for p in params:
+            p.grad = None
+        CrossEntropy.apply(MLPStack.apply(xt, *params, activation="relu"), yt).backward()
+        for p in params:
+            backend.add_scaled_(p.data, p.grad.data, -LR)
+
+    xp, one = backend.namespace(x), np.ones((), dtype=dtype)
+    arrays = [p.data for p in weights[4]]
+
+    def no_engine() -> None:
+        stack, loss = MLPStack(), CrossEntropy()
+        stack.xp = loss.xp = xp
+        stack.needs_input_grad = (False,) + (True,) * len(arrays)
+        loss.needs_input_grad = (True, False)
+        loss.forward(stack.forward(x, *arrays), y)
+        grads = stack.backward(loss.backward(one)[0])
+        for p, g in zip(arrays, grads[1:], strict=True):
+            backend.add_scaled_(p, g, -LR)
+
+    fns = [lambda: ref.step(x, y), impls.make_step(*models[0], xt, yt)]
+    fns += [no_loss_checks, no_module, no_optimizer, no_engine]
+    firsts = [ref.weights[0], *(w[0].data for w in weights)]  # updated in place by every step
+    return dict(zip(NAMES, fns, strict=True)), firsts
+
+
+def check(net: str, batch: int) -> None:
+    """Three float64 steps of each variant give the hand-written step's first weight (else an
+    error): all six compute the same step."""
+    fns, firsts = steps(net, "float64", batch)
+    for fn in fns.values():
+        for _ in range(3):
+            fn()
+    same_weights(firsts)
+
+
+def same_weights(firsts: list) -> None:
+    """AssertionError naming the first variant whose weight differs from the hand-written one."""
+    for name, w in zip(NAMES, firsts, strict=True):
+        if not np.allclose(w, firsts[0], rtol=1e-12, atol=1e-14):
+            raise AssertionError(f"{name} computed another step than the hand-written one")
+
+
+def main(quick: bool = False) -> None:
+    cases = [("64-64-16-10", "float32", 32)] if quick else [
+        (net, dtype, batch)
+        for net in ("784-512-128-64-10", "784-50-10", "64-64-16-10")
+        for dtype in ("float32", "float64")
+        for batch in (32, 128)
+    ]  # fmt: skip
+    print("median step times in us; in brackets what the layer above costs (the difference)")
+    ratios = "user step / hand-written | - engine / hand-written"
+    print("| case | " + " | ".join(NAMES) + f" | {ratios} |")
+    print("|---" * (len(NAMES) + 3) + "|")
+    for net, dtype, batch in cases:
+        check(net, batch)
+        stats = harness.interleaved(
+            steps(net, dtype, batch)[0], repeats=3 if quick else 11, warmup=3, min_sample_s=0.02
+        )
+        m = [stats[name].median * 1e6 for name in NAMES]
+        cells = [f"{m[0]:.1f}", f"{m[1]:.1f}"]
+        cells += [f"{m[i]:.1f} ({m[i - 1] - m[i]:+.1f})" for i in range(2, len(m))]
+        ratios = f"{m[1] / m[0]:.2f}x | {m[-1] / m[0]:.2f}x"
+        print(f"| {net} {dtype} {batch} | " + " | ".join(cells) + f" | {ratios} |", flush=True)
+
+
+if __name__ == "__main__":
+    main(quick="--quick" in sys.argv[1:])
