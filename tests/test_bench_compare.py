@@ -8,6 +8,7 @@ give (so those numbers come with the command that made them).
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from pathlib import Path
@@ -103,10 +104,11 @@ def test_run_rows_show_date_commit_noise_and_epoch(tmp_path):
     report = compare.render([("g", paths)], "cmd")
     rows = {line.split(" | ")[1].rsplit("/", 1)[-1]: line for line in report.splitlines()
             if line.startswith("| g |") and "2026" in line}  # fmt: skip
-    # date, commit (7 characters), BLAS, noise check, faster than PyTorch (a tie is not), epoch
+    # date, commit (7 characters), BLAS, noise check, faster than PyTorch (a tie is not), the
+    # widest step timing (IQRs of 0: the first of the ties), epoch
     assert (
-        "| 2026-12-01T09:00 | 1234567 | openblas 0.3 | undisturbed | 0 of 1 | 0.75x / 0.50x |"
-        in (rows["calm.json"])
+        "| 2026-12-01T09:00 | 1234567 | openblas 0.3 | undisturbed | 0 of 1 | 0.0% (tinygrad n "
+        "float32 b8) | 0.75x / 0.50x |" in (rows["calm.json"])
     )
     assert "| disturbed |" in rows["noisy.json"] and rows["noisy.json"].endswith("| - |")
     assert "| QUICK run |" in rows["quick.json"]
@@ -267,3 +269,58 @@ def test_the_committed_blas_runs_compare():
     report = compare.render(groups, "cmd")
     assert report.count("| 10 of 18 |") == 4  # OpenBLAS: faster than PyTorch in 10 of 18, each
     assert "mkl-dynamic-lp64-iomp" in report
+
+
+def test_csv_has_every_step_timing_with_its_ratios(tmp_path, capsys):
+    a = _run(
+        {"tinygrad": {32: 1.1, 1024: 12.0}, "numpy_reference": {32: 1.0, 1024: 10.0},
+         "torch": {32: 2.2}},
+        iqr=0.05,
+    )  # fmt: skip
+    b = _run({"tinygrad": {32: 1.3}, "numpy_reference": {32: 1.0}}, commit="def5678")
+    paths = [_write(tmp_path, "a.json", a), _write(tmp_path, "b.json", b)]
+    out = tmp_path / "csv" / "steps.csv"
+    assert cli.main(["compare", f"g={paths[0]},{paths[1]}", "--csv", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("# Benchmark runs compared")  # the report alone on stdout
+    assert f"wrote {out}" in captured.err
+    with open(out, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == list(compare.CSV_COLUMNS)
+    assert len(rows) == 5 + 2  # every step timing of both runs
+    by = {(r["commit"], r["impl"], r["batch"]): r for r in rows}
+    first = by[("abc1234", "tinygrad", "32")]
+    assert first["group"] == "g" and first["run"] == str(paths[0]) and first["network"] == "n"
+    assert float(first["median_us"]) == pytest.approx(1100.0)
+    assert float(first["iqr_us"]) == pytest.approx(55.0) and first["q1_us"] == ""
+    assert float(first["per_hand_written"]) == pytest.approx(1.1)
+    assert float(first["per_torch"]) == pytest.approx(0.5)
+    assert first["per_gemm_floor"] == ""  # no GEMM floor in that run
+    assert by[("abc1234", "tinygrad", "1024")]["per_torch"] == ""  # no torch at 1024
+    assert float(by[("abc1234", "tinygrad", "1024")]["per_hand_written"]) == pytest.approx(1.2)
+    assert float(by[("def5678", "tinygrad", "32")]["per_hand_written"]) == pytest.approx(1.3)
+    assert by[("abc1234", "torch", "32")]["per_torch"] == "1.0000"
+
+
+def test_a_csv_that_cannot_be_written_is_named_and_nothing_is_left(tmp_path, capsys):
+    path = _write(tmp_path, "r.json", _run({"tinygrad": {8: 2.0}, "numpy_reference": {8: 1.0}}))
+    target = tmp_path / "taken"
+    target.mkdir()  # a folder where the file should go
+    assert cli.main(["compare", str(path), "--csv", str(target)]) == 2
+    assert "tinygrad-mlp compare: error:" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "taken"]
+    assert list(target.iterdir()) == []
+
+
+def test_each_run_row_names_its_widest_step_timing(tmp_path):
+    quiet = _run({"tinygrad": {32: 1.0}, "numpy_reference": {32: 1.0}}, iqr=0.02)
+    noisy = _run({"tinygrad": {32: 1.0}, "numpy_reference": {32: 1.0}}, iqr=0.02)
+    noisy["steps"][1]["time"]["iqr"] = 0.25e-3  # numpy_reference: 25% of its median
+    groups = [
+        ("g", [str(_write(tmp_path, "q.json", quiet)), str(_write(tmp_path, "n.json", noisy))])
+    ]
+    report = compare.render(groups, "cmd")
+    lines = [line for line in report.splitlines() if line.startswith("| g |") and "2026" in line]
+    rows = {line.split("|")[2].strip(): line for line in lines}  # the runs table's rows
+    assert "| 2.0% (tinygrad n float32 b32) |" in rows[str(tmp_path / "q.json")]
+    assert "| 25.0% (numpy_reference n float32 b32) |" in rows[str(tmp_path / "n.json")]

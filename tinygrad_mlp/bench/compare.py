@@ -12,14 +12,18 @@ change before and after), and writes one markdown report:
   each later group's median over the first's, and whether their ranges overlap.
 
 Ratios are recomputed from the step medians with the current definitions (``report``), so old
-and new files compare alike. ::
+and new files compare alike. ``--csv`` also writes every step timing of every run, one row each
+(median and quartiles in microseconds, and its ratios to the hand-written step, the GEMM floor
+and PyTorch in the same run), for a spreadsheet or pandas. ::
 
     tinygrad-mlp compare openblas='runs/ob*.json' mkl=runs/mkl1,runs/mkl2 [--out compare.md]
+        [--csv steps.csv]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import glob
 import json
 import os
@@ -134,7 +138,20 @@ def _run_row(run: Run) -> str:
     cells = [run.group, run.path, str(meta.get("date", "-"))[:16]]
     cells += [str(meta.get("tinygrad_mlp_commit") or "-")[:7]]
     cells += [build_blas(blas) if isinstance(blas, dict) else "unknown", run.noise, faster]
-    return _row([*cells, run.epoch])
+    return _row([*cells, _widest(run.results), run.epoch])
+
+
+def _widest(results: dict[str, Any]) -> str:
+    """The step timing whose repeats spread most: its IQR as a share of its median, and which."""
+    spread = [
+        (t["iqr"] / t["median"], f"{r['impl']} {r['network']} {r['dtype']} b{r['batch']}")
+        for r in results["steps"]
+        if (t := r.get("time") or {}).get("iqr") is not None and t.get("median")
+    ]
+    if not spread:
+        return "-"
+    share, what = max(spread, key=lambda s: s[0])  # ties: the first in the file
+    return f"{share:.1%} ({what})"
 
 
 def _verdict(target: dict[str, Any]) -> str:
@@ -175,9 +192,50 @@ def _ratio_table(runs: list[Run], names: list[str], num: str, den: str) -> list[
     return [header, "|---" * (4 + len(columns)) + "|", *rows] if rows else []
 
 
-def render(groups: list[tuple[str, list[str]]], command: str, undisturbed: bool = False) -> str:
-    """The markdown report for ``groups`` of (name, [run paths]); with ``undisturbed``, the
-    ranges leave out disturbed and ``--quick`` runs (the runs table still lists them)."""
+CSV_COLUMNS = (
+    "group", "run", "date", "commit", "device", "network", "dtype", "batch", "impl",
+    "median_us", "q1_us", "q3_us", "iqr_us", "min_us", "max_us", "repeats",
+    "per_hand_written", "per_gemm_floor", "per_torch",
+)  # fmt: skip
+_PER = (("per_hand_written", "numpy_reference"), ("per_gemm_floor", "gemm_floor"))
+_PER += (("per_torch", "torch"),)
+
+
+def csv_rows(runs: list[Run]) -> list[dict[str, Any]]:
+    """One row per step timing of every run (``CSV_COLUMNS``): times in microseconds, ratios of
+    this median to another implementation's in the same run and case (empty where it has none)."""
+    rows = []
+    for run in runs:
+        meta = run.results["meta"]
+        head = {"group": run.group, "run": run.path, "date": str(meta.get("date") or "")}
+        head["commit"] = str(meta.get("tinygrad_mlp_commit") or "")
+        for step in run.results["steps"]:
+            case = (step["device"], step["network"], step["dtype"], step["batch"])
+            row = {**head, **dict(zip(CSV_COLUMNS[4:8], case, strict=True)), "impl": step["impl"]}
+            t = step["time"]
+            for name in ("median", "q1", "q3", "iqr", "min", "max"):
+                value = t.get(name)
+                row[f"{name}_us"] = "" if value is None else f"{value * 1e6:.3f}"
+            row["repeats"] = t.get("n", "")
+            for column, impl in _PER:
+                other = run.steps.get((*case, impl))
+                row[column] = f"{t['median'] / other:.4f}" if other else ""
+            rows.append(row)
+    return rows
+
+
+def write_csv(runs: list[Run], path: str) -> None:
+    """``csv_rows(runs)`` into ``path`` (written whole or not at all)."""
+    from ..files import atomic_writer
+
+    with atomic_writer(path, "w") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(csv_rows(runs))
+
+
+def load_runs(groups: list[tuple[str, list[str]]]) -> list[Run]:
+    """Every run of ``groups`` of (name, [run paths]); ValueError naming a malformed file."""
     runs = []
     for name, paths in groups:
         for path in paths:
@@ -186,6 +244,13 @@ def render(groups: list[tuple[str, list[str]]], command: str, undisturbed: bool 
                 runs.append(Run(name, path, results))
             except (KeyError, TypeError, AttributeError, ValueError) as exc:
                 raise ValueError(f"{path!r} is a malformed bench.json: {exc!r}") from None
+    return runs
+
+
+def render(groups: list[tuple[str, list[str]]], command: str, undisturbed: bool = False) -> str:
+    """The markdown report for ``groups`` of (name, [run paths]); with ``undisturbed``, the
+    ranges leave out disturbed and ``--quick`` runs (the runs table still lists them)."""
+    runs = load_runs(groups)
     ranged = [r for r in runs if r.noise == "undisturbed"] if undisturbed else runs
     lines = [
         "# Benchmark runs compared",
@@ -197,8 +262,9 @@ def render(groups: list[tuple[str, list[str]]], command: str, undisturbed: bool 
         "## Runs",
         "",
         "| group | run | date | commit | NumPy's BLAS | noise check | tinygrad_mlp faster than "
-        "PyTorch (CPU cases) | epoch / PyTorch's (tinygrad_mlp / hand-written) |",
-        "|---|---|---|---|---|---|---|---|",
+        "PyTorch (CPU cases) | widest step timing (IQR / median) | epoch / PyTorch's "
+        "(tinygrad_mlp / hand-written) |",
+        "|---|---|---|---|---|---|---|---|---|",
         *[_run_row(run) for run in runs],
         "",
         "## Targets: the worst ratio of each run (targets no run measured left out)",
@@ -232,6 +298,7 @@ def _parser() -> argparse.ArgumentParser:
         help="ranges from undisturbed full runs only (the noise check of each run)",
     )
     p.add_argument("--out", help="write the markdown report here (default: print it)")
+    p.add_argument("--csv", help="also write every step timing of every run here, one row each")
     return p
 
 
@@ -246,6 +313,8 @@ def run(argv: list[str] | None = None) -> int:
             raise ValueError(f"two groups have one name: {names}; name them with NAME=...")
         command = shlex.join(["tinygrad-mlp", "compare", *argv])
         text = render(groups, command, undisturbed=args.undisturbed)
+        if args.csv:
+            write_csv(load_runs(groups), args.csv)
         if args.out:
             from ..files import atomic_writer
 
@@ -254,6 +323,8 @@ def run(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"tinygrad-mlp compare: error: {exc}", file=sys.stderr)
         return 2
+    if args.csv:  # beside a report on stdout, on stderr
+        print(f"wrote {args.csv}", file=sys.stdout if args.out else sys.stderr)
     if args.out:
         print(f"wrote {args.out}")
     else:
