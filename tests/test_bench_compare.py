@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SIX = ROOT / "benchmarks" / "results" / "runs" / "2026-12-01-aligned-six"
 UNALIGNED = ROOT / "benchmarks" / "results" / "runs" / "2026-12-01-openblas-six"
 BLAS = ROOT / "benchmarks" / "results" / "runs" / "2026-12-01-blas"
+BLAS_ALIGNED = ROOT / "benchmarks" / "results" / "runs" / "2026-12-01-blas-aligned"
 
 
 def _run(
@@ -247,12 +248,15 @@ def test_the_committed_reports_are_what_the_command_makes(monkeypatch):
     for folder, groups in (
         (UNALIGNED, [("six", runs(UNALIGNED))]),
         (SIX, [("unaligned", runs(UNALIGNED)), ("aligned", runs(SIX))]),
-        (
-            BLAS,
-            [
-                (n, sorted(str(p.relative_to(ROOT)) for p in BLAS.glob(f"{n}*.json")))
-                for n in ("openblas", "mkl")
-            ],
+        *(
+            (
+                folder,
+                [
+                    (n, sorted(str(p.relative_to(ROOT)) for p in folder.glob(f"{n}*.json")))
+                    for n in ("openblas", "mkl")
+                ],
+            )
+            for folder in (BLAS, BLAS_ALIGNED)
         ),  # fmt: skip
     ):
         committed = (folder / "compare.md").read_text(encoding="utf-8").splitlines()
