@@ -7,7 +7,6 @@ fair yardstick); the harness interleaves and summarises as documented; targets a
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -565,31 +564,3 @@ def test_engines_line_compares_the_steps_without_their_gemm_libraries():
     line = markdown._engines_line({"steps": steps})[-1]
     assert "= 0.50x (784-50-10 float32 b32) to 0.50x (784-50-10 float32 b32) over 1 of 2" in line
     assert "not slower than its floor: 784-50-10 float32 b1024)" in line
-
-
-def _overhead_script():
-    """benchmarks/ab/overhead.py as a module (it is a script, not part of the package)."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    path = os.path.join(root, "benchmarks", "ab", "overhead.py")
-    spec = importlib.util.spec_from_file_location("overhead_ab", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_overhead_ab_takes_layers_off_the_same_step(capsys):
-    """benchmarks/ab/overhead.py: its six steps compute the same weights (its own check passes,
-    and fails when one step changes), and ``--quick`` prints one table row."""
-    overhead = _overhead_script()
-    overhead.check("64-64-16-10", 32)
-    fns, firsts = overhead.steps("64-64-16-10", "float64", 8)
-    assert list(fns) == list(overhead.NAMES) and len(firsts) == 6
-    for fn in fns.values():
-        fn()
-    overhead.same_weights(firsts)
-    fns["- engine"]()  # one step more: that variant's weights are ahead
-    with pytest.raises(AssertionError, match="- engine computed another step"):
-        overhead.same_weights(firsts)
-    overhead.main(quick=True)
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 64")]
-    assert len(rows) == 1 and rows[0].count("|") == len(overhead.NAMES) + 4

@@ -1,12 +1,14 @@
-"""Does Python run slower right after a large array operation? The framework's own cost, alone.
+"""Does Python run slower right after a large array operation?
 
-A training step of a tiny network (4-4-4-2, batch 2: arrays of a few elements, so the step is
-nothing but tinygrad_mlp's Python) is timed on its own, right after nothing, right after an 8 MB
-copy (one thread, no BLAS) and right after a 128 x 784 x 512 float32 matrix product (the large
-network's first layer at batch 128); only the tiny step is inside the timer. If the step is
-slower after the other two, the array operation evicted what the interpreter needs from the
-caches, and the framework's Python costs more inside a real step than on its own
-(benchmarks/README.md, "Where the time goes").
+A training step of a tiny network (4-4-4-2, batch 2) is timed right after nothing, right after
+an 8 MB copy (one thread, no BLAS) and right after a 128 x 784 x 512 float32 matrix product (the
+large network's first layer at batch 128), the three round-robin; only the tiny step is inside
+the timer. The tiny step is all call overhead: tinygrad_mlp's Python and NumPy's calls on arrays of
+a few elements (about half each: ``overhead.py``'s "- engine" variant of it takes half the
+time). If it is slower after the array operations, they evicted what the interpreter and NumPy's
+call paths need from the caches (the copy runs on one thread, no BLAS; run with
+``OPENBLAS_NUM_THREADS=1`` to take the product's threads out as well). See
+benchmarks/README.md, "Where the time goes".
 
     python benchmarks/ab/cold_cache.py [CALLS]
 """
@@ -40,14 +42,15 @@ def main(calls: int = 3000) -> None:
         "an 8 MB copy": lambda: np.copyto(dst, src),
         "a 128x784x512 float32 product": lambda: a @ w.T,
     }
-    for name, fn in before.items():
-        times = []
-        for _ in range(calls):
+    times: dict[str, list[float]] = {name: [] for name in before}
+    for _ in range(calls):  # the three conditions round-robin, so drift hits them alike
+        for name, fn in before.items():
             fn()
             start = time.perf_counter()
             step()
-            times.append(time.perf_counter() - start)
-        print(f"tiny step right after {name}: median {statistics.median(times) * 1e6:.1f} us")
+            times[name].append(time.perf_counter() - start)
+    for name, samples in times.items():
+        print(f"tiny step right after {name}: median {statistics.median(samples) * 1e6:.1f} us")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,83 @@
+"""The same-session A/B scripts of ``benchmarks/ab/`` whose results the READMEs quote.
+
+``overhead.py`` takes the framework's layers off tinygrad_mlp's step one at a time. What these
+tests prove: its six variants compute the same step (its own float64 check passes, and fails when
+one variant is a step ahead), each variant enters exactly the layers its name leaves in (counted
+by spies on ``F.cross_entropy``, ``nn.MLP.forward``, ``SGD.step`` and ``Tensor.backward``), and
+``--quick`` prints one table row. ``cold_cache.py`` runs and prints its three conditions.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from tinygrad_mlp import Tensor
+from tinygrad_mlp import functional as F
+from tinygrad_mlp.nn.mlp import MLP
+from tinygrad_mlp.optim import SGD
+
+AB = Path(__file__).resolve().parent.parent / "benchmarks" / "ab"
+
+
+def _script(name: str):
+    """``benchmarks/ab/NAME.py`` as a module (the scripts are not part of the package)."""
+    spec = importlib.util.spec_from_file_location(f"ab_{name}", AB / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_overhead_variants_compute_the_same_step():
+    overhead = _script("overhead")
+    overhead.check("64-64-16-10", 32)
+    fns, firsts = overhead.steps("64-64-16-10", "float64", 8)
+    assert list(fns) == list(overhead.NAMES) and len(firsts) == 6
+    for fn in fns.values():
+        fn()
+    overhead.same_weights(firsts)
+    fns["- engine"]()  # one step more: that variant's weights are ahead
+    with pytest.raises(AssertionError, match="- engine computed another step"):
+        overhead.same_weights(firsts)
+
+
+def test_each_overhead_variant_leaves_out_its_layer(monkeypatch):
+    overhead = _script("overhead")
+    entered: set[str] = set()
+
+    def spy(layer, fn):
+        def wrapper(*args, **kwargs):
+            entered.add(layer)
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(F, "cross_entropy", spy("loss checks", F.cross_entropy))
+    monkeypatch.setattr(MLP, "forward", spy("module", MLP.forward))
+    monkeypatch.setattr(SGD, "step", spy("optimizer", SGD.step))
+    monkeypatch.setattr(Tensor, "backward", spy("engine", Tensor.backward))
+    layers = ["loss checks", "module", "optimizer", "engine"]
+    fns, _ = overhead.steps("64-64-16-10", "float64", 8)
+    for i, (name, fn) in enumerate(fns.items()):
+        entered.clear()
+        fn()
+        assert entered == (set() if i == 0 else set(layers[i - 1 :])), name
+
+
+def test_the_overhead_script_prints_a_row(capsys):
+    overhead = _script("overhead")
+    overhead.main(quick=True)
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 64")]
+    assert len(rows) == 1 and rows[0].count("|") == len(overhead.NAMES) + 4
+
+
+def test_the_cold_cache_script_times_its_three_conditions(capsys):
+    _script("cold_cache").main(calls=5)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "tiny step right after nothing",
+        "tiny step right after an 8 MB copy",
+        "tiny step right after a 128x784x512 float32 product",
+    ]
