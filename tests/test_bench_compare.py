@@ -278,10 +278,11 @@ def test_the_committed_blas_runs_compare():
 def test_csv_has_every_step_timing_with_its_ratios(tmp_path, capsys):
     a = _run(
         {"tinygrad": {32: 1.1, 1024: 12.0}, "numpy_reference": {32: 1.0, 1024: 10.0},
-         "torch": {32: 2.2}},
+         "torch": {32: 2.2}, "gemm_floor": {32: 0.5}},
         iqr=0.05,
     )  # fmt: skip
-    b = _run({"tinygrad": {32: 1.3}, "numpy_reference": {32: 1.0}}, commit="def5678")
+    a["steps"][0]["time"].update(q1=1.05e-3, q3=1.15e-3, min=1.0e-3, max=1.4e-3, n=15)
+    b = _run({"tinygrad": {32: 1.3}, "numpy_reference": {32: 1.0}}, commit="def5678", iqr=0.2)
     paths = [_write(tmp_path, "a.json", a), _write(tmp_path, "b.json", b)]
     out = tmp_path / "csv" / "steps.csv"
     assert cli.main(["compare", f"g={paths[0]},{paths[1]}", "--csv", str(out)]) == 0
@@ -291,16 +292,21 @@ def test_csv_has_every_step_timing_with_its_ratios(tmp_path, capsys):
     with open(out, encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0]) == list(compare.CSV_COLUMNS)
-    assert len(rows) == 5 + 2  # every step timing of both runs
+    assert len(rows) == 6 + 2  # every step timing of both runs
     by = {(r["commit"], r["impl"], r["batch"]): r for r in rows}
     first = by[("abc1234", "tinygrad", "32")]
     assert first["group"] == "g" and first["run"] == str(paths[0]) and first["network"] == "n"
-    assert float(first["median_us"]) == pytest.approx(1100.0)
-    assert float(first["iqr_us"]) == pytest.approx(55.0) and first["q1_us"] == ""
+    assert first["noise_check"] == "undisturbed" and first["repeats"] == "15"
+    got = [float(first[f"{name}_us"]) for name in ("median", "q1", "q3", "iqr", "min", "max")]
+    assert got == pytest.approx([1100.0, 1050.0, 1150.0, 55.0, 1000.0, 1400.0])
+    assert by[("abc1234", "tinygrad", "1024")]["q1_us"] == ""  # not in that timing
     assert float(first["per_hand_written"]) == pytest.approx(1.1)
     assert float(first["per_torch"]) == pytest.approx(0.5)
-    assert first["per_gemm_floor"] == ""  # no GEMM floor in that run
+    assert float(first["per_gemm_floor"]) == pytest.approx(2.2)
+    assert float(by[("abc1234", "torch", "32")]["per_gemm_floor"]) == pytest.approx(4.4)
+    assert by[("abc1234", "tinygrad", "1024")]["per_gemm_floor"] == ""  # no floor at 1024
     assert by[("abc1234", "tinygrad", "1024")]["per_torch"] == ""  # no torch at 1024
+    assert by[("def5678", "tinygrad", "32")]["noise_check"] == "disturbed"  # IQR 20%
     assert float(by[("abc1234", "tinygrad", "1024")]["per_hand_written"]) == pytest.approx(1.2)
     assert float(by[("def5678", "tinygrad", "32")]["per_hand_written"]) == pytest.approx(1.3)
     assert by[("abc1234", "torch", "32")]["per_torch"] == "1.0000"

@@ -13,8 +13,9 @@ change before and after), and writes one markdown report:
 
 Ratios are recomputed from the step medians with the current definitions (``report``), so old
 and new files compare alike. ``--csv`` also writes every step timing of every run, one row each
-(median and quartiles in microseconds, and its ratios to the hand-written step, the GEMM floor
-and PyTorch in the same run), for a spreadsheet or pandas. ::
+(the run's noise check, median and quartiles in microseconds, and its ratios to the hand-written
+step, NumPy's GEMM floor and PyTorch's step in the same run: ``csv_rows``), for a spreadsheet or
+pandas. ::
 
     tinygrad-mlp compare openblas='runs/ob*.json' mkl=runs/mkl1,runs/mkl2 [--out compare.md]
         [--csv steps.csv]
@@ -193,7 +194,7 @@ def _ratio_table(runs: list[Run], names: list[str], num: str, den: str) -> list[
 
 
 CSV_COLUMNS = (
-    "group", "run", "date", "commit", "device", "network", "dtype", "batch", "impl",
+    "group", "run", "date", "commit", "noise_check", "device", "network", "dtype", "batch", "impl",
     "median_us", "q1_us", "q3_us", "iqr_us", "min_us", "max_us", "repeats",
     "per_hand_written", "per_gemm_floor", "per_torch",
 )  # fmt: skip
@@ -202,16 +203,21 @@ _PER += (("per_torch", "torch"),)
 
 
 def csv_rows(runs: list[Run]) -> list[dict[str, Any]]:
-    """One row per step timing of every run (``CSV_COLUMNS``): times in microseconds, ratios of
-    this median to another implementation's in the same run and case (empty where it has none)."""
+    """One row per step timing of every run (``CSV_COLUMNS``): the run's noise check (as in the
+    report: "undisturbed", "disturbed" or "QUICK run"), times in microseconds, and this median
+    over three others of the same run and case, whatever this row's implementation: the
+    hand-written NumPy step, NumPy's GEMM floor and PyTorch's step (empty where the run has
+    none). So on a ``torch`` row ``per_gemm_floor`` is PyTorch's step over NumPy's floor; its own
+    floor is the ``torch_gemm_floor`` row."""
     rows = []
     for run in runs:
         meta = run.results["meta"]
         head = {"group": run.group, "run": run.path, "date": str(meta.get("date") or "")}
         head["commit"] = str(meta.get("tinygrad_mlp_commit") or "")
+        head["noise_check"] = run.noise
         for step in run.results["steps"]:
             case = (step["device"], step["network"], step["dtype"], step["batch"])
-            row = {**head, **dict(zip(CSV_COLUMNS[4:8], case, strict=True)), "impl": step["impl"]}
+            row = {**head, **dict(zip(CSV_COLUMNS[5:9], case, strict=True)), "impl": step["impl"]}
             t = step["time"]
             for name in ("median", "q1", "q3", "iqr", "min", "max"):
                 value = t.get(name)
@@ -247,10 +253,16 @@ def load_runs(groups: list[tuple[str, list[str]]]) -> list[Run]:
     return runs
 
 
-def render(groups: list[tuple[str, list[str]]], command: str, undisturbed: bool = False) -> str:
+def render(
+    groups: list[tuple[str, list[str]]],
+    command: str,
+    undisturbed: bool = False,
+    runs: list[Run] | None = None,
+) -> str:
     """The markdown report for ``groups`` of (name, [run paths]); with ``undisturbed``, the
-    ranges leave out disturbed and ``--quick`` runs (the runs table still lists them)."""
-    runs = load_runs(groups)
+    ranges leave out disturbed and ``--quick`` runs (the runs table still lists them). ``runs``:
+    ``load_runs(groups)`` when the caller has it already."""
+    runs = load_runs(groups) if runs is None else runs
     ranged = [r for r in runs if r.noise == "undisturbed"] if undisturbed else runs
     lines = [
         "# Benchmark runs compared",
@@ -312,9 +324,10 @@ def run(argv: list[str] | None = None) -> int:
         if len(set(names)) != len(names):
             raise ValueError(f"two groups have one name: {names}; name them with NAME=...")
         command = shlex.join(["tinygrad-mlp", "compare", *argv])
-        text = render(groups, command, undisturbed=args.undisturbed)
+        runs = load_runs(groups)
+        text = render(groups, command, undisturbed=args.undisturbed, runs=runs)
         if args.csv:
-            write_csv(load_runs(groups), args.csv)
+            write_csv(runs, args.csv)
         if args.out:
             from ..files import atomic_writer
 
