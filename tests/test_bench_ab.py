@@ -1,10 +1,11 @@
 """The same-session A/B scripts of ``benchmarks/ab/`` whose results the READMEs quote.
 
 ``overhead.py`` takes the framework's layers off tinygrad_mlp's step one at a time. What these
-tests prove: its six variants compute the same step (its own float64 check passes, and fails when
-one variant is a step ahead), each variant enters exactly the layers its name leaves in (counted
-by spies on ``F.cross_entropy``, ``nn.MLP.forward``, ``SGD.step`` and ``Tensor.backward``), and
-``--quick`` prints one table row. ``cold_cache.py`` runs and prints its three conditions.
+tests prove: its seven variants compute the same step (its own float64 check passes, and fails
+when one variant is a step ahead), each variant enters exactly the layers its name leaves in
+(counted by spies on ``F.cross_entropy``, ``nn.MLP.forward``, ``SGD.step``, ``Tensor.backward``,
+the stack plan and the label-range check), and ``--quick`` prints one table row.
+``cold_cache.py`` runs and prints its three conditions.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 
 from tinygrad_mlp import Tensor
 from tinygrad_mlp import functional as F
+from tinygrad_mlp.nn import mlp
 from tinygrad_mlp.nn.mlp import MLP
 from tinygrad_mlp.optim import SGD
 
@@ -34,12 +36,22 @@ def test_the_overhead_variants_compute_the_same_step():
     overhead = _script("overhead")
     overhead.check("64-64-16-10", 32)
     fns, firsts = overhead.steps("64-64-16-10", "float64", 8)
-    assert list(fns) == list(overhead.NAMES) and len(firsts) == 6
+    assert list(fns) == list(overhead.NAMES) and len(firsts) == 7
     for fn in fns.values():
         fn()
     overhead.same_weights(firsts)
     fns["- engine"]()  # one step more: that variant's weights are ahead
     with pytest.raises(AssertionError, match="- engine computed another step"):
+        overhead.same_weights(firsts)
+
+
+def test_the_check_catches_a_replay_bound_a_step_ahead():
+    overhead = _script("overhead")
+    fns, firsts = overhead.steps("64-64-16-10", "float64", 8)
+    for fn in fns.values():
+        fn()
+    fns["replay bound"]()
+    with pytest.raises(AssertionError, match="replay bound computed another step"):
         overhead.same_weights(firsts)
 
 
@@ -58,19 +70,31 @@ def test_each_overhead_variant_leaves_out_its_layer(monkeypatch):
     monkeypatch.setattr(MLP, "forward", spy("module", MLP.forward))
     monkeypatch.setattr(SGD, "step", spy("optimizer", SGD.step))
     monkeypatch.setattr(Tensor, "backward", spy("engine", Tensor.backward))
-    layers = ["loss checks", "module", "optimizer", "engine"]
+    monkeypatch.setattr(mlp, "_stack_plan", spy("plan", mlp._stack_plan))
+    monkeypatch.setattr(F, "_labels_in_range", spy("labels", F._labels_in_range))
+    everything = {"loss checks", "labels", "module", "plan", "optimizer", "engine"}
+    expected = {
+        "hand-written": set(),
+        "user step": everything,
+        "- loss checks": everything - {"loss checks", "labels"},
+        "- module": {"optimizer", "engine"},
+        "- optimizer": {"engine"},
+        "- engine": set(),
+        "replay bound": {"plan", "labels", "optimizer"},
+    }
     fns, _ = overhead.steps("64-64-16-10", "float64", 8)
-    for i, (name, fn) in enumerate(fns.items()):
+    assert list(fns) == list(expected)
+    for name, fn in fns.items():
         entered.clear()
         fn()
-        assert entered == (set() if i == 0 else set(layers[i - 1 :])), name
+        assert entered == expected[name], name
 
 
 def test_the_overhead_script_prints_a_row(capsys):
     overhead = _script("overhead")
     overhead.main(quick=True)
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 64")]
-    assert len(rows) == 1 and rows[0].count("|") == len(overhead.NAMES) + 4
+    assert len(rows) == 1 and rows[0].count("|") == len(overhead.NAMES) + 5
 
 
 def test_the_cold_cache_script_times_its_three_conditions(capsys):

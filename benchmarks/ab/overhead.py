@@ -1,7 +1,7 @@
 """Where tinygrad_mlp's step spends the time the hand-written NumPy step does not: the framework's
 layers taken off one at a time, same session.
 
-For each case, six steps on the same initial weights and batch alternate round-robin in one
+For each case, seven steps on the same initial weights and batch alternate round-robin in one
 process (``harness.interleaved``, the benchmark's timing):
 
 1. ``hand-written``: ``reference.NumpyMLP.step``, the benchmark's yardstick;
@@ -14,16 +14,25 @@ process (``harness.interleaved``, the benchmark's timing):
 5. ``- optimizer``: ``p.grad = None`` and ``backend.add_scaled_`` (the update SGD makes) instead
    of ``zero_grad`` and ``step``;
 6. ``- engine``: the two ops' ``forward`` and ``backward`` called directly, no graph, no
-   ``Tensor``, no ``backward()`` walk: the step's arithmetic alone, as tinygrad_mlp does it.
+   ``Tensor``, no ``backward()`` walk: the step's arithmetic alone, as tinygrad_mlp does it;
+7. ``replay bound``: step 6 plus what a step recorded once and replayed (as CUDA graphs and
+   ``torch.compile`` do; tinygrad_mlp has no such thing) would still run if it kept the
+   optimizer as it is and checked its inputs: the module's stack plan (standing for the check
+   that the parameters are still the recorded ones), the label-range check (the labels are new
+   every batch), the gradients handed to the parameters' ``.grad``, and the optimizer's
+   ``zero_grad`` and ``step``. No recording, no ``Tensor`` for the activations, no
+   ``backward()`` walk. A replay that recorded the optimizer's update as well could come closer
+   to step 6, which is the floor for any replay of these kernels.
 
 Each row prints the median times and what each layer costs (the difference to the step above
-it). Step 6 over step 1 is how far tinygrad_mlp's kernels are from the hand-written ones; the
-rest is the framework. The first case, a 4-4-4-2 network at batch 2, has arrays of a few
-elements: there the layers cost what their Python costs between small array calls, the
-baseline for the same layers between the larger arrays of the other cases.
+it; for step 7, what it costs over step 6). Step 6 over step 1 is how far tinygrad_mlp's
+kernels are from the hand-written ones; the rest is the framework. The first case, a 4-4-4-2
+network at batch 2, has arrays of a few elements: there the layers cost what their Python costs
+between small array calls, the baseline for the same layers between the larger arrays of the
+other cases.
 
 Before timing, ``check`` runs three float64 steps of every variant and compares the first
-weights with the hand-written step's: the six compute the same step. (That the right layer is
+weights with the hand-written step's: the seven compute the same step. (That the right layer is
 gone from each is a matter of the code below; ``tests/test_bench_ab.py`` checks it by counting
 which layers each variant enters.) ::
 
@@ -36,17 +45,19 @@ import sys
 
 import numpy as np
 
-from tinygrad_mlp import Tensor, backend
+from tinygrad_mlp import Tensor, backend, functional
 from tinygrad_mlp.bench import harness, impls, reference
 from tinygrad_mlp.fused import MLPStack
+from tinygrad_mlp.nn import mlp
 from tinygrad_mlp.ops import CrossEntropy
 
-NAMES = ("hand-written", "user step", "- loss checks", "- module", "- optimizer", "- engine")
+CHAIN = ("hand-written", "user step", "- loss checks", "- module", "- optimizer", "- engine")
+NAMES = (*CHAIN, "replay bound")
 LR = 0.01
 
 
 def steps(net: str, dtype: str, batch: int) -> tuple[dict, list]:
-    """The six steps of one case, by name (each on its own copy of the weights), and each one's
+    """The seven steps of one case, by name (each on its own copy of the weights), and each one's
     first weight array (updated in place by its steps)."""
     sizes = [int(s) for s in net.split("-")]
     params = reference.init_params(sizes, 0, dtype)
@@ -54,7 +65,7 @@ def steps(net: str, dtype: str, batch: int) -> tuple[dict, list]:
     x, y = rng.standard_normal((batch, sizes[0])).astype(dtype), rng.integers(0, sizes[-1], batch)
     xt, yt = Tensor(x), Tensor(y)
     ref = reference.NumpyMLP(params, lr=LR)
-    models = [impls.build(params, LR)[:2] for _ in range(5)]
+    models = [impls.build(params, LR)[:2] for _ in range(6)]
     weights = [list(model.parameters()) for model, _ in models]
 
     def no_loss_checks(model=models[1][0], opt=models[1][1]) -> None:
@@ -87,15 +98,30 @@ def steps(net: str, dtype: str, batch: int) -> tuple[dict, list]:
         for p, g in zip(arrays, grads[1:], strict=True):
             backend.add_scaled_(p, g, -LR)
 
+    def replay_bound(model=models[5][0], opt=models[5][1]) -> None:
+        opt.zero_grad()
+        activation, params, _, _ = mlp._stack_plan(model.layers._layers, xt.data)
+        if not functional._labels_in_range(yt.data, params[-1].shape[0]):
+            raise ValueError("a label is out of range")
+        stack, loss = MLPStack(), CrossEntropy()
+        stack.xp = loss.xp = xp
+        stack.needs_input_grad = (False,) + (True,) * len(params)
+        loss.needs_input_grad = (True, False)
+        loss.forward(stack.forward(xt.data, *[p.data for p in params], activation=activation), y)
+        grads = stack.backward(loss.backward(one)[0])
+        for p, g in zip(params, grads[1:], strict=True):
+            p.grad = Tensor._make(g, False, None)
+        opt.step()
+
     fns = [lambda: ref.step(x, y), impls.make_step(*models[0], xt, yt)]
-    fns += [no_loss_checks, no_module, no_optimizer, no_engine]
+    fns += [no_loss_checks, no_module, no_optimizer, no_engine, replay_bound]
     firsts = [ref.weights[0], *(w[0].data for w in weights)]  # updated in place by every step
     return dict(zip(NAMES, fns, strict=True)), firsts
 
 
 def check(net: str, batch: int) -> None:
     """Three float64 steps of each variant give the hand-written step's first weight (else an
-    error): all six compute the same step."""
+    error): all seven compute the same step."""
     fns, firsts = steps(net, "float64", batch)
     for fn in fns.values():
         for _ in range(3):
@@ -120,17 +146,20 @@ def main(quick: bool = False) -> None:
     for net, batch in dict.fromkeys((net, batch) for net, _, batch in cases):
         check(net, batch)
     print("median step times in us; in brackets what the layer above costs (the difference)")
-    header = "user step / hand-written | - engine / hand-written"
+    header = " | ".join(
+        f"{name} / hand-written" for name in ("user step", "- engine", "replay bound")
+    )
     print("| case | " + " | ".join(NAMES) + f" | {header} |")
-    print("|---" * (len(NAMES) + 3) + "|")
+    print("|---" * (len(NAMES) + 4) + "|")
     for net, dtype, batch in cases:
         stats = harness.interleaved(
             steps(net, dtype, batch)[0], repeats=3 if quick else 11, warmup=3, min_sample_s=0.02
         )
         m = [stats[name].median * 1e6 for name in NAMES]
         cells = [f"{m[0]:.1f}", f"{m[1]:.1f}"]
-        cells += [f"{m[i]:.1f} ({m[i - 1] - m[i]:+.1f})" for i in range(2, len(m))]
-        ratios = f"{m[1] / m[0]:.2f}x | {m[-1] / m[0]:.2f}x"
+        cells += [f"{m[i]:.1f} ({m[i - 1] - m[i]:+.1f})" for i in range(2, len(CHAIN))]
+        cells.append(f"{m[-1]:.1f} ({m[-1] - m[-2]:+.1f})")  # replay bound - engine alone
+        ratios = " | ".join(f"{m[i] / m[0]:.2f}x" for i in (1, len(CHAIN) - 1, len(NAMES) - 1))
         print(f"| {net} {dtype} {batch} | " + " | ".join(cells) + f" | {ratios} |", flush=True)
 
 
