@@ -15,17 +15,18 @@ process (``harness.interleaved``, the benchmark's timing):
    of ``zero_grad`` and ``step``;
 6. ``- engine``: the two ops' ``forward`` and ``backward`` called directly, no graph, no
    ``Tensor``, no ``backward()`` walk: the step's arithmetic alone, as tinygrad_mlp does it;
-7. ``replay bound``: step 6 plus what a step recorded once and replayed (as CUDA graphs and
+7. ``replay estimate``: step 6 plus what a step recorded once and replayed (as CUDA graphs and
    ``torch.compile`` do; tinygrad_mlp has no such thing) would still run if it kept the
    optimizer as it is and checked its inputs: the module's stack plan (standing for the check
    that the parameters are still the recorded ones), the label-range check (the labels are new
    every batch), the gradients handed to the parameters' ``.grad``, and the optimizer's
    ``zero_grad`` and ``step``. No recording, no ``Tensor`` for the activations, no
-   ``backward()`` walk. A replay that recorded the optimizer's update as well could come closer
-   to step 6, which is the floor for any replay of these kernels.
+   ``backward()`` walk. An estimate, not a bound: a real replay would also check the batch's
+   shapes, but might check its parameters more cheaply and skip making the op objects anew. A
+   replay that recorded the optimizer's update as well could come close to step 6.
 
 Each row prints the median times and what each layer costs (the difference to the step above
-it; for step 7, what it costs over step 6). Step 6 over step 1 is how far tinygrad_mlp's
+it; for step 7, what it adds to step 6). Step 6 over step 1 is how far tinygrad_mlp's
 kernels are from the hand-written ones; the rest is the framework. The first case, a 4-4-4-2
 network at batch 2, has arrays of a few elements: there the layers cost what their Python costs
 between small array calls, the baseline for the same layers between the larger arrays of the
@@ -52,7 +53,7 @@ from tinygrad_mlp.nn import mlp
 from tinygrad_mlp.ops import CrossEntropy
 
 CHAIN = ("hand-written", "user step", "- loss checks", "- module", "- optimizer", "- engine")
-NAMES = (*CHAIN, "replay bound")
+NAMES = (*CHAIN, "replay estimate")
 LR = 0.01
 
 
@@ -98,7 +99,7 @@ def steps(net: str, dtype: str, batch: int) -> tuple[dict, list]:
         for p, g in zip(arrays, grads[1:], strict=True):
             backend.add_scaled_(p, g, -LR)
 
-    def replay_bound(model=models[5][0], opt=models[5][1]) -> None:
+    def replay_estimate(model=models[5][0], opt=models[5][1]) -> None:
         opt.zero_grad()
         activation, params, _, _ = mlp._stack_plan(model.layers._layers, xt.data)
         if not functional._labels_in_range(yt.data, params[-1].shape[0]):
@@ -114,7 +115,7 @@ def steps(net: str, dtype: str, batch: int) -> tuple[dict, list]:
         opt.step()
 
     fns = [lambda: ref.step(x, y), impls.make_step(*models[0], xt, yt)]
-    fns += [no_loss_checks, no_module, no_optimizer, no_engine, replay_bound]
+    fns += [no_loss_checks, no_module, no_optimizer, no_engine, replay_estimate]
     firsts = [ref.weights[0], *(w[0].data for w in weights)]  # updated in place by every step
     return dict(zip(NAMES, fns, strict=True)), firsts
 
@@ -145,9 +146,12 @@ def main(quick: bool = False) -> None:
     ]  # fmt: skip
     for net, batch in dict.fromkeys((net, batch) for net, _, batch in cases):
         check(net, batch)
-    print("median step times in us; in brackets what the layer above costs (the difference)")
+    print(
+        "median step times in us; in brackets what the layer above costs (the difference); "
+        "for the replay estimate, what it adds to - engine"
+    )
     header = " | ".join(
-        f"{name} / hand-written" for name in ("user step", "- engine", "replay bound")
+        f"{name} / hand-written" for name in ("user step", "- engine", "replay estimate")
     )
     print("| case | " + " | ".join(NAMES) + f" | {header} |")
     print("|---" * (len(NAMES) + 4) + "|")
@@ -158,7 +162,9 @@ def main(quick: bool = False) -> None:
         m = [stats[name].median * 1e6 for name in NAMES]
         cells = [f"{m[0]:.1f}", f"{m[1]:.1f}"]
         cells += [f"{m[i]:.1f} ({m[i - 1] - m[i]:+.1f})" for i in range(2, len(CHAIN))]
-        cells.append(f"{m[-1]:.1f} ({m[-1] - m[-2]:+.1f})")  # replay bound - engine alone
+        cells.append(
+            f"{m[-1]:.1f} ({m[-1] - m[-2]:+.1f})"
+        )  # what the replay estimate adds to - engine
         ratios = " | ".join(f"{m[i] / m[0]:.2f}x" for i in (1, len(CHAIN) - 1, len(NAMES) - 1))
         print(f"| {net} {dtype} {batch} | " + " | ".join(cells) + f" | {ratios} |", flush=True)
 
