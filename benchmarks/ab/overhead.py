@@ -89,14 +89,17 @@ def steps(net: str, dtype: str, batch: int) -> tuple[dict, list]:
     xp, one = backend.namespace(x), np.ones((), dtype=dtype)
     arrays = [p.data for p in weights[4]]
 
-    def no_engine() -> None:
+    def kernels(arrays: list, activation: str = "relu") -> tuple:
+        """The two ops' forward and backward called directly: the parameters' gradients."""
         stack, loss = MLPStack(), CrossEntropy()
         stack.xp = loss.xp = xp
         stack.needs_input_grad = (False,) + (True,) * len(arrays)
         loss.needs_input_grad = (True, False)
-        loss.forward(stack.forward(x, *arrays), y)
-        grads = stack.backward(loss.backward(one)[0])
-        for p, g in zip(arrays, grads[1:], strict=True):
+        loss.forward(stack.forward(x, *arrays, activation=activation), y)
+        return stack.backward(loss.backward(one)[0])[1:]
+
+    def no_engine() -> None:
+        for p, g in zip(arrays, kernels(arrays), strict=True):
             backend.add_scaled_(p, g, -LR)
 
     def replay_estimate(model=models[5][0], opt=models[5][1]) -> None:
@@ -104,13 +107,8 @@ def steps(net: str, dtype: str, batch: int) -> tuple[dict, list]:
         activation, params, _, _ = mlp._stack_plan(model.layers._layers, xt.data)
         if not functional._labels_in_range(yt.data, params[-1].shape[0]):
             raise ValueError("a label is out of range")
-        stack, loss = MLPStack(), CrossEntropy()
-        stack.xp = loss.xp = xp
-        stack.needs_input_grad = (False,) + (True,) * len(params)
-        loss.needs_input_grad = (True, False)
-        loss.forward(stack.forward(xt.data, *[p.data for p in params], activation=activation), y)
-        grads = stack.backward(loss.backward(one)[0])
-        for p, g in zip(params, grads[1:], strict=True):
+        grads = kernels([p.data for p in params], activation)
+        for p, g in zip(params, grads, strict=True):
             p.grad = Tensor._make(g, False, None)
         opt.step()
 
@@ -162,9 +160,8 @@ def main(quick: bool = False) -> None:
         m = [stats[name].median * 1e6 for name in NAMES]
         cells = [f"{m[0]:.1f}", f"{m[1]:.1f}"]
         cells += [f"{m[i]:.1f} ({m[i - 1] - m[i]:+.1f})" for i in range(2, len(CHAIN))]
-        cells.append(
-            f"{m[-1]:.1f} ({m[-1] - m[-2]:+.1f})"
-        )  # what the replay estimate adds to - engine
+        # the replay estimate, with what it adds to - engine
+        cells.append(f"{m[-1]:.1f} ({m[-1] - m[-2]:+.1f})")
         ratios = " | ".join(f"{m[i] / m[0]:.2f}x" for i in (1, len(CHAIN) - 1, len(NAMES) - 1))
         print(f"| {net} {dtype} {batch} | " + " | ".join(cells) + f" | {ratios} |", flush=True)
 
