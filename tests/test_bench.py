@@ -69,7 +69,7 @@ def test_quick_run_writes_valid_json_markdown_and_plot(tmp_path):
         assert key in results["meta"], key
     assert results["config"]["quick"] is True
     impls_seen = {r["impl"] for r in results["steps"]}
-    assert {"tinygrad", "numpy_reference", "gemm_floor"} <= impls_seen
+    assert {"tinygrad", "tinygrad_compiled", "numpy_reference", "gemm_floor"} <= impls_seen
     for r in results["steps"]:
         t = r["time"]
         assert t["min"] <= t["q1"] <= t["median"] <= t["q3"] <= t["max"]
@@ -82,7 +82,13 @@ def test_quick_run_writes_valid_json_markdown_and_plot(tmp_path):
     assert {"tinygrad", "numpy_reference"} <= set(epoch)
     assert all(0.0 <= r["test_accuracy"] <= 1.0 for r in epoch.values())
     assert results["epoch"]["data_source"] in ("fashion-mnist", "synthetic")
-    assert [t["id"] for t in results["targets"]] == [t[0] for t in report.TARGETS]
+    ids = [t[0] for t in report.TARGETS]  # then the step targets again, for the compiled step
+    assert [t["id"] for t in results["targets"]] == ids + [
+        f"{i}_compiled" for i in ids if i.startswith(("step", "gpu"))
+    ]
+    compiled = {t["id"]: t for t in results["targets"]}["step_vs_reference_b32_compiled"]
+    assert compiled["target"] == "compiled step <= 1.15x hand-written NumPy (batch < 128, CPU)"
+    assert compiled["ratios"] and compiled["status"] in ("met", "not met")
     md = (tmp_path / "bench-quick.md").read_text()
     assert "## Targets" in md and "64-64-16-10" in md
     assert results["noise"] == report.noise(results)
@@ -117,7 +123,8 @@ def test_a_failing_part_is_reported_and_the_other_parts_are_kept(tmp_path, monke
     [failure] = results["failures"]
     assert failure["part"] == "overhead" and "broken" in failure["traceback"]
     assert results["overhead"] == [] and results["interrupted"] is None
-    assert {r["impl"] for r in results["steps"]} == {"tinygrad", "numpy_reference", "gemm_floor"}
+    impls = {"tinygrad", "tinygrad_compiled", "numpy_reference", "gemm_floor"}
+    assert {r["impl"] for r in results["steps"]} == impls
     md = (tmp_path / "bench-quick.md").read_text()
     assert "- **FAILED** overhead: RuntimeError: overhead broke" in md
 
@@ -129,7 +136,7 @@ def test_steps_measured_before_a_failure_on_one_device_are_kept(monkeypatch):
 
     def build(params, lr, device="cpu", variant="auto"):
         calls.append(1)
-        if len(calls) == 2:
+        if len(calls) == 3:  # two builds per configuration: eager and compiled step
             raise RuntimeError("second configuration broke")
         return real_build(params, lr, device, variant)
 
@@ -310,6 +317,22 @@ def test_targets_are_judged_from_the_ratios():
     assert by_id["gpu_speedup_b8192"]["met"] is None
     assert "no GPU" in by_id["gpu_speedup_b8192"]["status"]
     assert by_id["step_vs_torch_cpu"]["status"].startswith("not measured")
+    twin = by_id["step_vs_reference_b32_compiled"]  # no compiled timings in this run
+    assert twin["met"] is None and twin["status"] == "not measured: no compiled step in this run"
+
+
+def test_compiled_step_targets_use_the_compiled_timings():
+    res = _fake_results({32: 2.0, 128: 1.0}, {32: 1.0, 128: 1.0})
+    eager = [dict(s) for s in res["steps"] if s["impl"] == "tinygrad"]
+    for s, med in zip(eager, (1.1, 1.2), strict=True):  # batch 32, then 128
+        res["steps"].append(dict(s, impl="tinygrad_compiled", time={"median": med}))
+    by_id = {t["id"]: t for t in report.targets(res)}
+    assert by_id["step_vs_reference_b32"]["met"] is False
+    b32, b128 = by_id["step_vs_reference_b32_compiled"], by_id["step_vs_reference_b128_compiled"]
+    assert b32["met"] is True and b32["worst"]["ratio"] == pytest.approx(1.1)
+    assert b128["met"] is False and b128["worst"]["ratio"] == pytest.approx(1.2)
+    assert b32["target"] == "compiled step <= 1.15x hand-written NumPy (batch < 128, CPU)"
+    assert by_id["step_vs_torch_cpu_compiled"]["status"] == "not measured: torch skipped"
 
 
 def test_noisy_timings_mark_a_run_as_disturbed():
@@ -531,13 +554,17 @@ def test_step_table_shows_pytorch_s_gemm_floor_beside_ours():
                 "impl": impl, "time": time_, "peak_bytes": None}  # fmt: skip
 
     steps = [rec("tinygrad", 1.5), rec("gemm_floor", 1.2), rec("torch", 1.6)]
-    row = markdown._step_tables({"steps": [*steps, rec("torch_gemm_floor", 0.8)]})[-1]
+    more = [rec("torch_gemm_floor", 0.8), rec("tinygrad_compiled", 1.2), rec("numpy_reference", 1)]
+    row = markdown._step_tables({"steps": [*steps, *more]})[-1]
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[:7] == ["784-50-10", "1024", "1.500 (0.150)", "-", "1.200 (0.120)",
-                         "1.600 (0.160)", "0.800 (0.080)"]  # fmt: skip
-    assert cells[7:11] == ["-", "1.25", "0.94", "1.50"]  # tg/ref, tg/GEMM, tg/torch, GEMM ratio
-    row = markdown._step_tables({"steps": steps})[-1]  # a run without it (older, or --quick)
-    assert [c.strip() for c in row.strip("|").split("|")][6:11] == ["-", "-", "1.25", "0.94", "-"]
+    assert cells[:8] == ["784-50-10", "1024", "1.500 (0.150)", "1.200 (0.120)", "1.000 (0.100)",
+                         "1.200 (0.120)", "1.600 (0.160)", "0.800 (0.080)"]  # fmt: skip
+    # tg/ref, compiled/ref, tg/GEMM, tg/torch, compiled/torch, GEMM/torch GEMM
+    assert cells[8:14] == ["1.50", "1.20", "1.25", "0.94", "0.75", "1.50"]
+    row = markdown._step_tables({"steps": steps})[-1]  # a run without them (older, or --quick)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[3:14] == ["-", "-", "1.200 (0.120)", "1.600 (0.160)", "-", "-", "-", "1.25",
+                           "0.94", "-", "-"]  # fmt: skip
 
 
 def test_engines_line_compares_the_steps_without_their_gemm_libraries():

@@ -39,6 +39,7 @@ from .report import noise, step_index, targets
 
 RATIOS = (  # (title, numerator, denominator)
     ("tinygrad_mlp / hand-written NumPy", "tinygrad", "numpy_reference"),
+    ("tinygrad_mlp compiled step / hand-written NumPy", "tinygrad_compiled", "numpy_reference"),
     ("tinygrad_mlp / GEMM floor", "tinygrad", "gemm_floor"),
     ("tinygrad_mlp / PyTorch", "tinygrad", "torch"),
     ("GEMM floor / PyTorch's GEMM floor (the BLAS libraries)", "gemm_floor", "torch_gemm_floor"),

@@ -6,7 +6,8 @@ With ``tinygrad_mlp.nn`` and ``tinygrad_mlp.optim`` installed the step is what a
 
 with ``nn.MLP`` and ``optim.SGD``. Without them (early in the project) the same step is built from
 the raw engine: leaf Tensors, ``F.linear`` + ``F.relu`` and a manual SGD update under ``no_grad``.
-``VARIANT`` in the results says which one was measured.
+``VARIANT`` in the results says which one was measured. With ``nn`` the benchmark also times
+the compiled step, ``train.compile_step(model, opt)``, on a second copy of the model.
 """
 
 from __future__ import annotations
@@ -110,6 +111,14 @@ def make_step(model: Any, opt: Any, x: Tensor, y: Tensor) -> Callable[[], None]:
         opt.step()
 
     return step
+
+
+def make_compiled_step(model: Any, opt: Any, x: Tensor, y: Tensor) -> Callable[[], None]:
+    """The same step through ``train.compile_step(model, opt)`` (no autodiff graph)."""
+    from ..train import compile_step
+
+    step = compile_step(model, opt)
+    return lambda: step(x, y)
 
 
 def batch_indices(n: int, batch: int, rng: np.random.Generator) -> Iterator[np.ndarray]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .report import engines_vs_torch, noise, step_index
+from .report import STEP_IMPLS, engines_vs_torch, noise, step_index
 
 
 def _ms(seconds: float | None) -> str:
@@ -199,10 +199,10 @@ def _step_tables(results: dict[str, Any]) -> list[str]:
     for device, dtype in groups:
         lines += [
             f"\n### Step time, {device}, {dtype} (ms per step; IQR in parentheses)\n",
-            "| network | batch | tinygrad | NumPy ref | GEMM floor | PyTorch | PyTorch GEMM floor "
-            "| tg/ref | tg/GEMM | tg/torch | GEMM/torch GEMM | peak MB tg | peak MB ref "
-            "| peak MB torch |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| network | batch | tinygrad | compiled | NumPy ref | GEMM floor | PyTorch "
+            "| PyTorch GEMM floor | tg/ref | compiled/ref | tg/GEMM | tg/torch | compiled/torch "
+            "| GEMM/torch GEMM | peak MB tg | peak MB ref | peak MB torch |",
+            "|" + "---|" * 17,
         ]
         cases = sorted(
             {(k[1], k[3]) for k in idx if k[0] == device and k[2] == dtype},
@@ -215,13 +215,12 @@ def _step_tables(results: dict[str, Any]) -> list[str]:
                 med = idx.get(key + (impl,))
                 return "-" if med is None else f"{_ms(med)} ({_ms(spread.get(key + (impl,)))})"
 
-            impls = ("tinygrad", "numpy_reference", "gemm_floor", "torch", "torch_gemm_floor")
-            tg, ref, gemm, torch, torch_gemm = (idx.get(key + (i,)) for i in impls)
+            tg, comp, ref, gemm, torch, torch_gemm = (idx.get(key + (i,)) for i in STEP_IMPLS)
             lines.append(
-                f"| {net} | {batch} | {cell('tinygrad')} | {cell('numpy_reference')} | "
-                f"{cell('gemm_floor')} | {cell('torch')} | {cell('torch_gemm_floor')} | "
-                f"{_ratio(tg, ref)} | {_ratio(tg, gemm)} | {_ratio(tg, torch)} | "
-                f"{_ratio(gemm, torch_gemm)} | "
+                f"| {net} | {batch} | "
+                + " | ".join(cell(i) for i in STEP_IMPLS)
+                + f" | {_ratio(tg, ref)} | {_ratio(comp, ref)} | {_ratio(tg, gemm)} | "
+                f"{_ratio(tg, torch)} | {_ratio(comp, torch)} | {_ratio(gemm, torch_gemm)} | "
                 f"{_mb(peaks.get(key + ('tinygrad',)))} | "
                 f"{_mb(peaks.get(key + ('numpy_reference',)))} | "
                 f"{_mb(peaks.get(key + ('torch',)))} |"

@@ -9,10 +9,12 @@ from .report import step_index
 
 STYLE = {
     ("tinygrad", "cpu"): ("tinygrad_mlp (NumPy)", "C0"),
+    ("tinygrad_compiled", "cpu"): ("tinygrad_mlp compiled step (NumPy)", "C9"),
     ("numpy_reference", "cpu"): ("hand-written NumPy", "C1"),
     ("gemm_floor", "cpu"): ("GEMM floor", "C7"),
     ("torch", "cpu"): ("PyTorch CPU", "C3"),
     ("tinygrad", "cuda"): ("tinygrad_mlp (CuPy)", "C2"),
+    ("tinygrad_compiled", "cuda"): ("tinygrad_mlp compiled step (CuPy)", "C8"),
     ("torch", "cuda"): ("PyTorch CUDA", "C4"),
 }
 

@@ -152,6 +152,9 @@ def bench_steps(cfg: Config, device: str, log: Callable[[str], None], records: l
             model, opt, variant = impls.build(params, cfg.lr, device, cfg.variant)
             xt, yt = Tensor(x, dtype=dtype, device=device), Tensor(y, device=device)
             fns = {"tinygrad": impls.make_step(model, opt, xt, yt)}
+            if variant == impls.NN_VARIANT:  # the compiled step, on its own copy of the model
+                twin, twin_opt, _ = impls.build(params, cfg.lr, device, cfg.variant)
+                fns["tinygrad_compiled"] = impls.make_compiled_step(twin, twin_opt, xt, yt)
             if device == "cpu":
                 ref = NumpyMLP(params, lr=cfg.lr)
                 fns["numpy_reference"] = lambda ref=ref, x=x, y=y: ref.step(x, y)

@@ -1,5 +1,6 @@
 """Training utilities: ``fit`` / ``evaluate`` / ``predict`` / ``predict_proba``, the ``History``
-they record, callbacks (``EarlyStopping``, ``ModelCheckpoint``) and checkpoint loading::
+they record, callbacks (``EarlyStopping``, ``ModelCheckpoint``), checkpoint loading, and
+``compile_step`` (an MLP's training step without the autodiff graph)::
 
     history = train.fit(model, F.cross_entropy, optim.Adam(model.parameters()), loader,
                         val_loader=val, epochs=20, callbacks=[train.EarlyStopping(patience=3)])
@@ -14,6 +15,7 @@ from .callbacks import (
     load_checkpoint,
     save_checkpoint,
 )
+from .compiled import CompiledStep, compile_step
 from .history import History
 from .inference import evaluate, predict, predict_proba
 from .loop import FitState, NonFiniteLossError, fit, format_epoch_line
@@ -22,11 +24,13 @@ from .metrics import METRIC_NAMES
 __all__ = [
     "METRIC_NAMES",
     "Callback",
+    "CompiledStep",
     "EarlyStopping",
     "FitState",
     "History",
     "ModelCheckpoint",
     "NonFiniteLossError",
+    "compile_step",
     "evaluate",
     "fit",
     "format_epoch_line",
