@@ -1,11 +1,12 @@
 """The same-session A/B scripts of ``benchmarks/ab/`` whose results the READMEs quote.
 
 ``overhead.py`` takes the framework's layers off tinygrad_mlp's step one at a time. What these
-tests prove: its seven variants compute the same step (its own float64 check passes, and fails
+tests prove: its eight variants compute the same step (its own float64 check passes, and fails
 when one variant is a step ahead), each variant enters exactly the layers its name leaves in
 (counted by spies on ``F.cross_entropy``, ``nn.MLP.forward``, ``SGD.zero_grad`` and ``step``
 (with every gradient handed over), ``Tensor.backward``, the stack plan and the label-range
-check against the network's classes), and ``--quick`` prints one table row.
+check against the network's classes; the compiled step's ``__call__``), and ``--quick`` prints one
+table row.
 ``cold_cache.py`` runs and prints its three conditions.
 """
 
@@ -21,6 +22,7 @@ from tinygrad_mlp import functional as F
 from tinygrad_mlp.nn import mlp
 from tinygrad_mlp.nn.mlp import MLP
 from tinygrad_mlp.optim import SGD
+from tinygrad_mlp.train import CompiledStep, compiled
 
 AB = Path(__file__).resolve().parent.parent / "benchmarks" / "ab"
 
@@ -37,7 +39,7 @@ def test_the_overhead_variants_compute_the_same_step():
     overhead = _script("overhead")
     overhead.check("64-64-16-10", 32)
     fns, firsts = overhead.steps("64-64-16-10", "float64", 8)
-    assert list(fns) == list(overhead.NAMES) and len(firsts) == 7
+    assert list(fns) == list(overhead.NAMES) and len(firsts) == 8
     for fn in fns.values():
         fn()
     overhead.same_weights(firsts)
@@ -46,13 +48,14 @@ def test_the_overhead_variants_compute_the_same_step():
         overhead.same_weights(firsts)
 
 
-def test_the_check_catches_a_replay_estimate_a_step_ahead():
+@pytest.mark.parametrize("name", ["replay estimate", "compiled step"])
+def test_the_check_catches_a_variant_a_step_ahead(name):
     overhead = _script("overhead")
     fns, firsts = overhead.steps("64-64-16-10", "float64", 8)
     for fn in fns.values():
         fn()
-    fns["replay estimate"]()
-    with pytest.raises(AssertionError, match="replay estimate computed another step"):
+    fns[name]()
+    with pytest.raises(AssertionError, match=f"{name} computed another step"):
         overhead.same_weights(firsts)
 
 
@@ -67,6 +70,7 @@ def test_each_overhead_variant_leaves_out_its_layer(monkeypatch):
 
         return wrapper
 
+    fns, _ = overhead.steps("64-64-16-10", "float64", 8)  # made before the spies go in
     monkeypatch.setattr(F, "cross_entropy", spy("loss checks", F.cross_entropy))
     monkeypatch.setattr(MLP, "forward", spy("module", MLP.forward))
 
@@ -85,6 +89,8 @@ def test_each_overhead_variant_leaves_out_its_layer(monkeypatch):
     monkeypatch.setattr(Tensor, "backward", spy("engine", Tensor.backward))
     monkeypatch.setattr(mlp, "_stack_plan", spy("plan", mlp._stack_plan))
     monkeypatch.setattr(F, "_labels_in_range", labels_spy)
+    monkeypatch.setattr(compiled, "_stack_plan", spy("plan", compiled._stack_plan))
+    monkeypatch.setattr(CompiledStep, "__call__", spy("compiled", CompiledStep.__call__))
     everything = {"loss checks", "labels", "module", "plan", "zero_grad", "optimizer", "engine"}
     expected = {
         "hand-written": set(),
@@ -94,8 +100,8 @@ def test_each_overhead_variant_leaves_out_its_layer(monkeypatch):
         "- optimizer": {"engine"},
         "- engine": set(),
         "replay estimate": {"plan", "labels", "zero_grad", "optimizer"},
+        "compiled step": {"compiled", "plan", "labels"},
     }
-    fns, _ = overhead.steps("64-64-16-10", "float64", 8)
     assert list(fns) == list(expected)
     for name, fn in fns.items():
         entered.clear()
@@ -107,7 +113,7 @@ def test_the_overhead_script_prints_a_row(capsys):
     overhead = _script("overhead")
     overhead.main(quick=True)
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 64")]
-    assert len(rows) == 1 and rows[0].count("|") == len(overhead.NAMES) + 5
+    assert len(rows) == 1 and rows[0].count("|") == len(overhead.NAMES) + 6
 
 
 def test_the_cold_cache_script_times_its_three_conditions(capsys):

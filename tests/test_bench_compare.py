@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SIX = ROOT / "benchmarks" / "results" / "runs" / "2026-12-01-aligned-six"
 UNALIGNED = ROOT / "benchmarks" / "results" / "runs" / "2026-12-01-openblas-six"
 BLAS = ROOT / "benchmarks" / "results" / "runs" / "2026-12-01-blas"
+COMPILED = ROOT / "benchmarks" / "results" / "runs" / "2026-12-01-compiled-step"
 BLAS_ALIGNED = ROOT / "benchmarks" / "results" / "runs" / "2026-12-01-blas-aligned"
 
 
@@ -216,26 +217,26 @@ def test_the_console_command_prints_or_writes_the_report(tmp_path, capsys):
 
 
 def _readme_brackets(network: str) -> list[list[str]]:
-    """The bracketed six-run ranges of ``network``'s row in README's results table."""
+    """The bracketed three-run ranges of ``network``'s row in README's results table."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     row = next(line for line in readme.splitlines() if line.startswith(f"| {network} | 32 /"))
     return [re.findall(r"[\d.]+-[\d.]+", b) for b in re.findall(r"\[([^\]]+)\]", row)]
 
 
 @pytest.mark.parametrize("network", ["784-512-128-64-10", "784-50-10", "64-64-16-10"])
-def test_the_readmes_six_run_ranges_are_the_committed_runs(network):
-    runs = sorted(str(p) for p in SIX.glob("r*.json"))
-    assert len(runs) == 6
-    report = compare.render([("six", runs)], "cmd")
+def test_the_readmes_three_run_ranges_are_the_committed_runs(network):
+    runs = sorted(str(p) for p in COMPILED.glob("r*.json"))
+    assert len(runs) == 3
+    report = compare.render([("three", runs)], "cmd")
     brackets = _readme_brackets(network)
-    headings = ["tinygrad_mlp / hand-written NumPy", "tinygrad_mlp / PyTorch"]
-    headings.append("GEMM floor / PyTorch's GEMM floor (the BLAS libraries)")
+    headings = ["tinygrad_mlp / hand-written NumPy"]
+    headings += ["tinygrad_mlp compiled step / hand-written NumPy", "tinygrad_mlp / PyTorch"]
     computed = []
     for heading in headings:
         section = report.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
         rows = [line for line in section.splitlines() if f"| {network} | float32 |" in line]
         computed.append([line.strip("|").split("|")[-1].strip() for line in rows])
-    # README's bracketed columns, in order: hand-written NumPy, PyTorch, OpenBLAS / MKL products
+    # README's bracketed columns, in order: hand-written NumPy, compiled step / it, PyTorch
     assert brackets == computed[: len(brackets)], f"{network}: README {brackets}, runs {computed}"
 
 
@@ -248,6 +249,7 @@ def test_the_committed_reports_are_what_the_command_makes(monkeypatch):
     for folder, groups in (
         (UNALIGNED, [("six", runs(UNALIGNED))]),
         (SIX, [("unaligned", runs(UNALIGNED)), ("aligned", runs(SIX))]),
+        (COMPILED, [("before", runs(SIX)), ("after", runs(COMPILED))]),
         *(
             (
                 folder,

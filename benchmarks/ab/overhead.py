@@ -1,7 +1,7 @@
 """Where tinygrad_mlp's step spends the time the hand-written NumPy step does not: the framework's
 layers taken off one at a time, same session.
 
-For each case, seven steps on the same initial weights and batch alternate round-robin in one
+For each case, eight steps on the same initial weights and batch alternate round-robin in one
 process (``harness.interleaved``, the benchmark's timing):
 
 1. ``hand-written``: ``reference.NumpyMLP.step``, the benchmark's yardstick;
@@ -24,16 +24,20 @@ process (``harness.interleaved``, the benchmark's timing):
    ``backward()`` walk. An estimate, not a bound: a real replay would also check the batch's
    shapes, but might check its parameters more cheaply and skip making the op objects anew. A
    replay that recorded the optimizer's update as well could come close to step 6.
+8. ``compiled step``: ``train.compile_step(model, opt)``, the real thing steps 6 and 7 frame: it
+   checks the batch (shape, dtype, labels in range) and the stack plan, runs step 6's kernels,
+   and hands each gradient to the optimizer's own per-parameter update (no ``.grad``, no
+   ``zero_grad``).
 
 Each row prints the median times and what each layer costs (the difference to the step above
-it; for step 7, what it adds to step 6). Step 6 over step 1 is how far tinygrad_mlp's
+it; for steps 7 and 8, what each adds to step 6). Step 6 over step 1 is how far tinygrad_mlp's
 kernels are from the hand-written ones; the rest is the framework. The first case, a 4-4-4-2
 network at batch 2, has arrays of a few elements: there the layers cost what their Python costs
 between small array calls, the baseline for the same layers between the larger arrays of the
 other cases.
 
 Before timing, ``check`` runs three float64 steps of every variant and compares the first
-weights with the hand-written step's: the seven compute the same step. (That the right layer is
+weights with the hand-written step's: the eight compute the same step. (That the right layer is
 gone from each is a matter of the code below; ``tests/test_bench_ab.py`` checks it by counting
 which layers each variant enters.) ::
 
@@ -46,19 +50,19 @@ import sys
 
 import numpy as np
 
-from tinygrad_mlp import Tensor, backend, functional
+from tinygrad_mlp import Tensor, backend, functional, train
 from tinygrad_mlp.bench import harness, impls, reference
 from tinygrad_mlp.fused import MLPStack
 from tinygrad_mlp.nn import mlp
 from tinygrad_mlp.ops import CrossEntropy
 
 CHAIN = ("hand-written", "user step", "- loss checks", "- module", "- optimizer", "- engine")
-NAMES = (*CHAIN, "replay estimate")
+NAMES = (*CHAIN, "replay estimate", "compiled step")
 LR = 0.01
 
 
 def steps(net: str, dtype: str, batch: int) -> tuple[dict, list]:
-    """The seven steps of one case, by name (each on its own copy of the weights), and each one's
+    """The eight steps of one case, by name (each on its own copy of the weights), and each one's
     first weight array (updated in place by its steps)."""
     sizes = [int(s) for s in net.split("-")]
     params = reference.init_params(sizes, 0, dtype)
@@ -66,7 +70,7 @@ def steps(net: str, dtype: str, batch: int) -> tuple[dict, list]:
     x, y = rng.standard_normal((batch, sizes[0])).astype(dtype), rng.integers(0, sizes[-1], batch)
     xt, yt = Tensor(x), Tensor(y)
     ref = reference.NumpyMLP(params, lr=LR)
-    models = [impls.build(params, LR)[:2] for _ in range(6)]
+    models = [impls.build(params, LR)[:2] for _ in range(7)]
     weights = [list(model.parameters()) for model, _ in models]
 
     def no_loss_checks(model=models[1][0], opt=models[1][1]) -> None:
@@ -113,14 +117,16 @@ def steps(net: str, dtype: str, batch: int) -> tuple[dict, list]:
         opt.step()
 
     fns = [lambda: ref.step(x, y), impls.make_step(*models[0], xt, yt)]
+    compiled = train.compile_step(*models[6])
     fns += [no_loss_checks, no_module, no_optimizer, no_engine, replay_estimate]
+    fns.append(lambda: compiled(xt, yt))
     firsts = [ref.weights[0], *(w[0].data for w in weights)]  # updated in place by every step
     return dict(zip(NAMES, fns, strict=True)), firsts
 
 
 def check(net: str, batch: int) -> None:
     """Three float64 steps of each variant give the hand-written step's first weight (else an
-    error): all seven compute the same step."""
+    error): all eight compute the same step."""
     fns, firsts = steps(net, "float64", batch)
     for fn in fns.values():
         for _ in range(3):
@@ -146,13 +152,12 @@ def main(quick: bool = False) -> None:
         check(net, batch)
     print(
         "median step times in us; in brackets what the layer above costs (the difference); "
-        "for the replay estimate, what it adds to - engine"
+        "for the replay estimate and the compiled step, what each adds to - engine"
     )
-    header = " | ".join(
-        f"{name} / hand-written" for name in ("user step", "- engine", "replay estimate")
-    )
+    shown = ("user step", "- engine", "replay estimate", "compiled step")
+    header = " | ".join(f"{name} / hand-written" for name in shown)
     print("| case | " + " | ".join(NAMES) + f" | {header} |")
-    print("|---" * (len(NAMES) + 4) + "|")
+    print("|---" * (len(NAMES) + len(shown) + 1) + "|")
     for net, dtype, batch in cases:
         stats = harness.interleaved(
             steps(net, dtype, batch)[0], repeats=3 if quick else 11, warmup=3, min_sample_s=0.02
@@ -160,9 +165,9 @@ def main(quick: bool = False) -> None:
         m = [stats[name].median * 1e6 for name in NAMES]
         cells = [f"{m[0]:.1f}", f"{m[1]:.1f}"]
         cells += [f"{m[i]:.1f} ({m[i - 1] - m[i]:+.1f})" for i in range(2, len(CHAIN))]
-        # the replay estimate, with what it adds to - engine
-        cells.append(f"{m[-1]:.1f} ({m[-1] - m[-2]:+.1f})")
-        ratios = " | ".join(f"{m[i] / m[0]:.2f}x" for i in (1, len(CHAIN) - 1, len(NAMES) - 1))
+        engine = m[len(CHAIN) - 1]  # the replay estimate and the compiled step, over - engine
+        cells += [f"{t:.1f} ({t - engine:+.1f})" for t in m[len(CHAIN) :]]
+        ratios = " | ".join(f"{m[NAMES.index(n)] / m[0]:.2f}x" for n in shown)
         print(f"| {net} {dtype} {batch} | " + " | ".join(cells) + f" | {ratios} |", flush=True)
 
 

@@ -7,9 +7,10 @@ change before and after), and writes one markdown report:
 
 - every run: when, which commit and BLAS, whether its noise check found it disturbed, its
   targets (worst ratio, met or not), how many CPU cases were faster than PyTorch, the epoch;
-- every step ratio (tinygrad_mlp / hand-written NumPy, / GEMM floor, / PyTorch, and the two
-  GEMM floors), as the range over each group's runs, one column per group; with several groups,
-  each later group's median over the first's, and whether their ranges overlap.
+- every step ratio (tinygrad_mlp / hand-written NumPy, / GEMM floor, / PyTorch; the compiled
+  step's / hand-written NumPy and / PyTorch; and the two GEMM floors), as the range over each
+  group's runs, one column per group; with several groups, each later group's median over the
+  first's, and whether their ranges overlap.
 
 Ratios are recomputed from the step medians with the current definitions (``report``), so old
 and new files compare alike. ``--csv`` also writes every step timing of every run, one row each
@@ -42,6 +43,7 @@ RATIOS = (  # (title, numerator, denominator)
     ("tinygrad_mlp compiled step / hand-written NumPy", "tinygrad_compiled", "numpy_reference"),
     ("tinygrad_mlp / GEMM floor", "tinygrad", "gemm_floor"),
     ("tinygrad_mlp / PyTorch", "tinygrad", "torch"),
+    ("tinygrad_mlp compiled step / PyTorch", "tinygrad_compiled", "torch"),
     ("GEMM floor / PyTorch's GEMM floor (the BLAS libraries)", "gemm_floor", "torch_gemm_floor"),
 )
 
