@@ -124,3 +124,22 @@ def test_the_cold_cache_script_times_its_three_conditions(capsys):
         "tiny step right after an 8 MB copy",
         "tiny step right after a 128x784x512 float32 product",
     ]
+
+
+def test_the_compiled_parts_variants_compute_the_same_step():
+    parts = _script("compiled_parts")
+    parts.check("64-64-16-10", 8)
+    fns, arrays = parts.steps("64-64-16-10", "float64", 8)
+    for fn in fns.values():
+        fn()
+    parts.same_weights(arrays)
+    fns["- optimizer"]()  # one step more: that variant's weights are ahead
+    with pytest.raises(AssertionError, match="- optimizer computed another step"):
+        parts.same_weights(arrays)
+
+
+def test_the_compiled_parts_script_prints_a_row(capsys):
+    parts = _script("compiled_parts")
+    parts.main(quick=True)
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 64")]
+    assert len(rows) == 1 and rows[0].count("|") == len(parts.NAMES) + 3
