@@ -7,7 +7,8 @@ when one variant is a step ahead), each variant enters exactly the layers its na
 (with every gradient handed over), ``Tensor.backward``, the stack plan and the label-range
 check against the network's classes; the compiled step's ``__call__``), and ``--quick`` prints one
 table row.
-``cold_cache.py`` runs and prints its three conditions.
+``cold_cache.py`` runs and prints its three conditions. ``compiled_parts.py``'s variants compute
+the same step (and the check fails when one is a step ahead), and ``--quick`` prints one row.
 """
 
 from __future__ import annotations
@@ -129,13 +130,13 @@ def test_the_cold_cache_script_times_its_three_conditions(capsys):
 def test_the_compiled_parts_variants_compute_the_same_step():
     parts = _script("compiled_parts")
     parts.check("64-64-16-10", 8)
-    fns, arrays = parts.steps("64-64-16-10", "float64", 8)
+    fns, firsts = parts.steps("64-64-16-10", "float64", 8)
     for fn in fns.values():
         fn()
-    parts.same_weights(arrays)
+    parts.same_weights(firsts)
     fns["- optimizer"]()  # one step more: that variant's weights are ahead
     with pytest.raises(AssertionError, match="- optimizer computed another step"):
-        parts.same_weights(arrays)
+        parts.same_weights(firsts)
 
 
 def test_the_compiled_parts_script_prints_a_row(capsys):

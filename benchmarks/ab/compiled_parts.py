@@ -24,14 +24,16 @@ step 6. Variants 3-5 compute the same step as 2 (``tests/test_bench_ab.py`` chec
 ``--quick`` (a smoke test of this script): 64-64-16-10, float32, batch 32, 3 repeats.
 """
 
+import os
 import sys
 
 import numpy as np
 
-from tinygrad_mlp import Tensor, backend, train
-from tinygrad_mlp.bench import harness, impls, reference
-from tinygrad_mlp.fused import MLPStack
-from tinygrad_mlp.ops import CrossEntropy
+from tinygrad_mlp import backend, train
+from tinygrad_mlp.bench import harness, impls
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import overhead  # noqa: E402  (the sibling script: its kernels and weight check)
 
 NAMES = (
     "hand-written",
@@ -46,13 +48,8 @@ LR = 0.01
 
 def steps(net: str, dtype: str, batch: int) -> tuple[dict, list]:
     """The six steps of one case, by name, each on its own copy of the weights, and each one's
-    parameter arrays (updated in place by its steps)."""
-    sizes = [int(s) for s in net.split("-")]
-    params = reference.init_params(sizes, 0, dtype)
-    rng = np.random.default_rng(0)
-    x, y = rng.standard_normal((batch, sizes[0])).astype(dtype), rng.integers(0, sizes[-1], batch)
-    xt, yt = Tensor(x), Tensor(y)
-    ref = reference.NumpyMLP(params, lr=LR)
+    first weight array (updated in place by its steps)."""
+    params, x, y, xt, yt, ref = overhead.case(net, dtype, batch)
     compiled = [train.compile_step(*impls.build(params, LR)[:2]) for _ in range(5)]
     plan = compiled[1]._checked_plan(x)
     compiled[1]._checked_plan = lambda x: plan  # noqa: ARG005
@@ -67,34 +64,21 @@ def steps(net: str, dtype: str, batch: int) -> tuple[dict, list]:
     xp, one = backend.namespace(x), np.ones((), dtype=dtype)
 
     def kernels(arrays: list = arrays[4]) -> None:
-        stack, loss = MLPStack(), CrossEntropy()
-        stack.xp = loss.xp = xp
-        stack.needs_input_grad = (False,) + (True,) * len(arrays)
-        loss.needs_input_grad = (True, False)
-        loss.forward(stack.forward(x, *arrays, activation="relu"), y)
-        for p, g in zip(arrays, stack.backward(loss.backward(one)[0])[1:], strict=True):
+        for p, g in zip(arrays, overhead.kernels(x, y, arrays, xp, one), strict=True):
             backend.add_scaled_(p, g, -LR)
 
     fns = [lambda: ref.step(x, y)] + [lambda s=s: s(xt, yt) for s in compiled[:4]] + [kernels]
-    ref_arrays = [a for w, b in zip(ref.weights, ref.biases, strict=True) for a in (w, b)]
-    return dict(zip(NAMES, fns, strict=True)), [ref_arrays, *arrays]
+    return dict(zip(NAMES, fns, strict=True)), [ref.weights[0], *(a[0] for a in arrays)]
 
 
 def check(net: str, batch: int) -> None:
-    """Three float64 steps of each variant give the hand-written step's weights (else an
+    """Three float64 steps of each variant give the hand-written step's first weight (else an
     AssertionError naming the variant): all six compute the same step."""
-    fns, arrays = steps(net, "float64", batch)
-    for fn in fns.values():
-        for _ in range(3):
-            fn()
-    same_weights(arrays)
+    overhead.check(net, batch, steps, NAMES)
 
 
-def same_weights(arrays: list) -> None:
-    for name, params in zip(NAMES, arrays, strict=True):
-        for p, q in zip(params, arrays[0], strict=True):
-            if not np.allclose(p, q, rtol=1e-12, atol=1e-14):
-                raise AssertionError(f"{name} computed another step than the hand-written one")
+def same_weights(firsts: list) -> None:
+    overhead.same_weights(firsts, NAMES)
 
 
 def main(quick: bool = False) -> None:

@@ -61,15 +61,31 @@ NAMES = (*CHAIN, "replay estimate", "compiled step")
 LR = 0.01
 
 
-def steps(net: str, dtype: str, batch: int) -> tuple[dict, list]:
-    """The eight steps of one case, by name (each on its own copy of the weights), and each one's
-    first weight array (updated in place by its steps)."""
+def kernels(x, y, arrays: list, xp, one, activation: str = "relu") -> tuple:
+    """The two ops' forward and backward called directly on the batch ``(x, y)`` and the arrays
+    ``[W1, b1, ...]``: the parameters' gradients (``one``: the loss's seed gradient)."""
+    stack, loss = MLPStack(), CrossEntropy()
+    stack.xp = loss.xp = xp
+    stack.needs_input_grad = (False,) + (True,) * len(arrays)
+    loss.needs_input_grad = (True, False)
+    loss.forward(stack.forward(x, *arrays, activation=activation), y)
+    return stack.backward(loss.backward(one)[0])[1:]
+
+
+def case(net: str, dtype: str, batch: int) -> tuple:
+    """``(params, x, y, x Tensor, y Tensor, hand-written step)`` of one case: the initial weights
+    (seed 0), a batch of normal inputs and uniform labels (seed 0), and ``NumpyMLP`` on them."""
     sizes = [int(s) for s in net.split("-")]
     params = reference.init_params(sizes, 0, dtype)
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((batch, sizes[0])).astype(dtype), rng.integers(0, sizes[-1], batch)
-    xt, yt = Tensor(x), Tensor(y)
-    ref = reference.NumpyMLP(params, lr=LR)
+    return params, x, y, Tensor(x), Tensor(y), reference.NumpyMLP(params, lr=LR)
+
+
+def steps(net: str, dtype: str, batch: int) -> tuple[dict, list]:
+    """The eight steps of one case, by name (each on its own copy of the weights), and each one's
+    first weight array (updated in place by its steps)."""
+    params, x, y, xt, yt, ref = case(net, dtype, batch)
     models = [impls.build(params, LR)[:2] for _ in range(7)]
     weights = [list(model.parameters()) for model, _ in models]
 
@@ -93,17 +109,8 @@ def steps(net: str, dtype: str, batch: int) -> tuple[dict, list]:
     xp, one = backend.namespace(x), np.ones((), dtype=dtype)
     arrays = [p.data for p in weights[4]]
 
-    def kernels(arrays: list, activation: str = "relu") -> tuple:
-        """The two ops' forward and backward called directly: the parameters' gradients."""
-        stack, loss = MLPStack(), CrossEntropy()
-        stack.xp = loss.xp = xp
-        stack.needs_input_grad = (False,) + (True,) * len(arrays)
-        loss.needs_input_grad = (True, False)
-        loss.forward(stack.forward(x, *arrays, activation=activation), y)
-        return stack.backward(loss.backward(one)[0])[1:]
-
     def no_engine() -> None:
-        for p, g in zip(arrays, kernels(arrays), strict=True):
+        for p, g in zip(arrays, kernels(x, y, arrays, xp, one), strict=True):
             backend.add_scaled_(p, g, -LR)
 
     def replay_estimate(model=models[5][0], opt=models[5][1]) -> None:
@@ -111,7 +118,7 @@ def steps(net: str, dtype: str, batch: int) -> tuple[dict, list]:
         activation, params, _, _ = mlp._stack_plan(model.layers._layers, xt.data)
         if not functional._labels_in_range(yt.data, params[-1].shape[0]):
             raise ValueError("a label is out of range")
-        grads = kernels([p.data for p in params], activation)
+        grads = kernels(x, y, [p.data for p in params], xp, one, activation)
         for p, g in zip(params, grads, strict=True):
             p.grad = Tensor._make(g, False, None)
         opt.step()
@@ -124,19 +131,19 @@ def steps(net: str, dtype: str, batch: int) -> tuple[dict, list]:
     return dict(zip(NAMES, fns, strict=True)), firsts
 
 
-def check(net: str, batch: int) -> None:
+def check(net: str, batch: int, steps=steps, names: tuple = NAMES) -> None:
     """Three float64 steps of each variant give the hand-written step's first weight (else an
-    error): all eight compute the same step."""
+    error): all eight (all of ``names``, for another script's ``steps``) compute the same step."""
     fns, firsts = steps(net, "float64", batch)
     for fn in fns.values():
         for _ in range(3):
             fn()
-    same_weights(firsts)
+    same_weights(firsts, names)
 
 
-def same_weights(firsts: list) -> None:
+def same_weights(firsts: list, names: tuple = NAMES) -> None:
     """AssertionError naming the first variant whose weight differs from the hand-written one."""
-    for name, w in zip(NAMES, firsts, strict=True):
+    for name, w in zip(names, firsts, strict=True):
         if not np.allclose(w, firsts[0], rtol=1e-12, atol=1e-14):
             raise AssertionError(f"{name} computed another step than the hand-written one")
 
