@@ -141,7 +141,7 @@ class Sigmoid(Function):
 
     def backward(self, g):
         (s,) = self.saved
-        return g * s * (1.0 - s)  # sigma' = sigma (1 - sigma)
+        return g * ((1.0 - s) * s)  # sigma' = sigma (1 - sigma), rounded as fused.MLPStack does
 
 
 class ReLU(Function):

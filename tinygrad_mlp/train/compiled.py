@@ -7,28 +7,34 @@ The eager step a user writes, ::
 spends most of its time on small layers in Python: a graph node per op, the backward walk, a
 ``Tensor`` per gradient, the optimizer's loops (``benchmarks/README.md``, "Where the time goes").
 ``step = compile_step(model, opt)`` does the same arithmetic with less of that. ``model`` must be
-what ``nn.MLP``'s fused op runs: Linear layers with biases and one hidden activation (ReLU, Tanh
-or Sigmoid, each optionally followed by Dropout), nothing after the last Linear (this is checked
-when compiling). Each call ``step(x, y)``
+an ``nn.MLP`` or ``nn.Sequential`` (not a subclass with its own ``forward``) of what ``nn.MLP``'s
+fused op runs: Linear layers with biases and one hidden activation (ReLU, Tanh or Sigmoid, each
+optionally followed by Dropout), nothing after the last Linear, no layer used twice. Each call
+``step(x, y)``
 
-1. checks the batch: ``x`` of shape ``(N, in_features)`` with the parameters' dtype and device,
-   integer labels of shape ``(N,)`` in ``[0, classes)`` (``loss="mse"``: float targets of the
-   output's shape); and checks that the layers still form that stack (a layer or parameter
-   replaced since, a dtype changed, Dropout switched by ``train()`` / ``eval()``);
+1. checks, before it changes anything (parameters, optimizer state, dropout generators):
+   - that the model's layers still form that stack (layers or parameters replaced since, a
+     dtype changed, Dropout switched by ``train()`` / ``eval()``: all followed);
+   - ``x``: shape ``(N, in_features)``, the parameters' dtype and device;
+   - ``y``, converted as ``F.cross_entropy`` / ``F.mse_loss`` convert it: integer labels of shape
+     ``(N,)`` in ``[0, classes)`` or class probabilities ``(N, classes)``; for ``loss="mse"``
+     targets of the output's shape; float targets in the model's dtype (a Tensor of another
+     float dtype is refused: the eager step would compute in the wider dtype);
 2. runs the fused stack's forward, the loss's forward, then their backward: the same kernels as
    the eager step (``fused.MLPStack``; ``ops.CrossEntropy`` or ``ops.MSELoss``), with no gradient
    for the input batch or for frozen parameters (``requires_grad=False``); dropout masks come from
    the same generators in the same order;
 3. hands each gradient straight to the optimizer's own per-parameter update (any optimizer of
-   ``tinygrad_mlp.optim``): hyper-parameters, param groups, learning-rate schedulers and the state
-   dict work as with ``opt.step()``.
+   ``tinygrad_mlp.optim``): hyper-parameters, param groups (looked up again when they change),
+   learning-rate schedulers and the state dict work as with ``opt.step()``.
 
 It returns the loss (before the update) as a Tensor without a graph. The parameters, the
-optimizer state and the loss are those of the eager step, bit for bit
-(``tests/test_train_compiled.py``). One difference, by design: no parameter keeps a ``.grad``
-(as if ``opt.zero_grad()`` ran after the step), so there is no gradient to clip or log; use the
-eager step for that. Under ``detect_anomaly()`` it runs the eager step, so that a NaN still names
-its layer.
+optimizer state and the loss are those of the eager step, bit for bit, for ``nn.MLP`` and for an
+``nn.Sequential`` run layer by layer (tested on NumPy and array-api-strict, and on CuPy where a
+GPU is present: ``tests/test_train_compiled.py``). One difference, by design: no parameter keeps
+a ``.grad`` (as if ``opt.zero_grad()`` ran after the step), so there is no gradient to clip or
+log; use the eager step for that. Under ``detect_anomaly()`` it runs the eager step, so that a
+NaN still names its layer.
 """
 
 from __future__ import annotations
@@ -55,13 +61,14 @@ def compile_step(model: Any, optimizer: Any, loss: str = "cross_entropy") -> Com
 
 
 def _layers(model: Any) -> list:
-    if isinstance(model, MLP):
-        return model.layers._layers
-    if isinstance(model, Sequential):
-        return model._layers
+    """The model's layer list: an ``nn.MLP``'s or ``nn.Sequential``'s own ``forward`` runs it."""
+    for cls, layers in ((MLP, lambda m: m.layers._layers), (Sequential, lambda m: m._layers)):
+        if isinstance(model, cls) and type(model).forward is cls.forward:
+            return layers(model)
     raise TypeError(
-        f"compile_step: model must be an nn.MLP or an nn.Sequential of dense layers, got "
-        f"{type(model).__name__}; use the eager step for other models"
+        f"compile_step: model must be an nn.MLP or an nn.Sequential of dense layers (not a "
+        f"subclass with its own forward), got {type(model).__name__}; use the eager step for "
+        "other models"
     )
 
 
@@ -76,15 +83,13 @@ class CompiledStep:
                 f"compile_step: optimizer must be a tinygrad_mlp.optim optimizer, got "
                 f"{type(optimizer).__name__}"
             )
-        if type(optimizer).step is not Optimizer.step:
+        if type(optimizer).step is not Optimizer.step or "step" in vars(optimizer):
             raise TypeError(
                 f"compile_step: {type(optimizer).__name__} defines its own step(); the compiled "
                 "step only calls per-parameter updates (_update)"
             )
         self.model, self.optimizer, self.loss = model, optimizer, loss
-        self._layer_list = _layers(model)
-        first = self._plan(None)
-        self.in_features = first[1][0].shape[1]
+        self._plan(None)  # a TypeError now for a model the step cannot run
         self._params: list = []
         self._slots: list = []
         self._held: list = []
@@ -98,7 +103,7 @@ class CompiledStep:
     def _plan(self, x: Any) -> tuple:
         """The fused stack's plan for input array ``x`` (None: the parameters' own type and
         dtype); TypeError when the layers are not one stack of dense layers."""
-        layers = self._layer_list
+        layers = _layers(self.model)
         if x is None:
             x = next((p.data for p in self.model.parameters()), None)
         plan = _stack_plan(layers, x) if x is not None else None
@@ -111,11 +116,16 @@ class CompiledStep:
         return plan
 
     def _slots_for(self, params: list) -> list:
-        """``(parameter, its group)`` for every trainable parameter the optimizer holds."""
-        groups = self.optimizer.param_groups
-        held = [len(g["params"]) for g in groups]  # add_param_group, or a group's list grown
+        """``(parameter, its group)`` for every parameter of the stack (group None: not in the
+        optimizer), looked up again whenever the parameters or the groups changed."""
+        held = [(id(g), *map(id, g["params"])) for g in self.optimizer.param_groups]
         if params != self._params or held != self._held:
-            group_of = {id(p): g for g in groups for p in g["params"]}
+            if len({id(p) for p in params}) != len(params):
+                raise ValueError(
+                    "compile_step: a parameter appears twice in the stack (a layer used twice, "
+                    "tied weights); use the eager step, which adds up its gradients"
+                )
+            group_of = {id(p): g for g in self.optimizer.param_groups for p in g["params"]}
             self._slots = [(p, group_of.get(id(p))) for p in params]
             self._params, self._held = list(params), held
         return self._slots
@@ -127,28 +137,25 @@ class CompiledStep:
         xt = x if isinstance(x, Tensor) else Tensor(x)
         xa = xt.data
         activation, params, dropouts, _ = self._checked_plan(xa)
-        ya = self._checked_target(y, xa, params[-1].data.shape[0])
-        masks = _dropout_masks(dropouts, params, xt)
+        ya = self._checked_target(y, xt, params[-1].data.shape[0])
+        slots = self._slots_for(params)
+        needs = (False, *[p.requires_grad for p in params])
+        if True not in needs:
+            raise RuntimeError("compile_step: no parameter of the model requires grad")
+        masks = _dropout_masks(dropouts, params, xt)  # after the checks: a bad batch draws none
         stack, crit = MLPStack(), LOSSES[self.loss][0]()
         xp = stack.xp = crit.xp = backend.namespace(xa)
-        stack.needs_input_grad = (False, *[p.requires_grad for p in params])
-        crit.needs_input_grad = (True, False)
+        stack.needs_input_grad, crit.needs_input_grad = needs, (True, False)
         logits = stack.forward(xa, *[p.data for p in params], activation=activation, masks=masks)
         value = crit.forward(logits, ya)
         grads = stack.backward(crit.backward(xp.ones((), dtype=logits.dtype))[0])
-        self._apply(params, grads[1:])
+        self._apply(slots, grads[1:])
         return Tensor._make(value, False, None)
 
     def _checked_plan(self, x: Any) -> tuple:
-        """The stack's plan for the input array ``x``; ValueError naming its shape, or its dtype
-        and device when they are not the parameters'."""
-        shape = x.shape
-        if len(shape) != 2 or shape[1] != self.in_features or shape[0] == 0:
-            raise ValueError(
-                f"compile_step: x must have shape (N, {self.in_features}) with N >= 1, got "
-                f"{tuple(shape)}"
-            )
-        layers = self._layer_list
+        """The stack's plan for the input array ``x``; ValueError naming its dtype and device
+        when they are not the parameters', or its shape."""
+        layers = _layers(self.model)
         plan = _stack_plan(layers, x)
         if plan is None or plan[3] != len(layers):
             w = self._plan(None)[1][0]
@@ -156,40 +163,50 @@ class CompiledStep:
                 f"compile_step: x ({backend.dtype_name(x.dtype)} on {backend.device_of(x)}) does "
                 f"not match the parameters ({w.dtype} on {w.device}); move or cast the batch"
             )
+        shape, width = x.shape, plan[1][0].data.shape[1]
+        if len(shape) != 2 or shape[1] != width or shape[0] == 0:
+            raise ValueError(
+                f"compile_step: x must have shape (N, {width}) with N >= 1, got {tuple(shape)}"
+            )
         return plan
 
-    def _checked_target(self, y: Any, x: Any, out: int) -> Any:
-        """The target array: ValueError naming what is wrong (as ``F.cross_entropy`` or
-        ``F.mse_loss`` would) unless it fits the batch ``x`` and ``out`` outputs."""
-        if isinstance(y, Tensor):
-            ya = y.data
-        else:
-            ya = y if type(y) is type(x) else Tensor(y, device=backend.device_of(x)).data
-        n = x.shape[0]
-        if type(ya) is not type(x):
+    def _checked_target(self, y: Any, xt: Tensor, out: int) -> Any:
+        """The target array, converted as ``F.cross_entropy`` / ``F.mse_loss`` convert it (a
+        DeviceError for a Tensor on another device); ValueError naming what is wrong unless it
+        fits the batch ``xt`` and ``out`` outputs."""
+        yt = F._like(y, xt, "target")
+        ya, n, name = yt.data, xt.shape[0], backend.dtype_name(yt.dtype)
+        if self.loss == "mse":
+            yt = F._float_target("mse_loss", yt, xt)
+            ya, name = yt.data, backend.dtype_name(yt.dtype)
+            return self._same_dtype(ya, name, (n, out), xt, "mse targets")
+        if name in _INTS and ya.ndim == 1 and ya.shape[0] == n and F._labels_in_range(ya, out):
+            return ya  # class labels
+        if backend.is_floating(ya.dtype) and tuple(ya.shape) == (n, out):
+            return self._same_dtype(ya, name, (n, out), xt, "probability targets")
+        if backend.is_floating(ya.dtype) and ya.ndim == 2:
             raise ValueError(
-                f"compile_step: the targets are on {backend.device_of(ya)}, the batch on "
-                f"{backend.device_of(x)}"
+                f"cross_entropy: probability targets must have the logits' shape {(n, out)}, "
+                f"got {tuple(ya.shape)}"
             )
-        if self.loss == "cross_entropy":
-            if ya.ndim == 1 and ya.shape[0] == n and backend.dtype_name(ya.dtype) in _INTS:
-                if F._labels_in_range(ya, out):
-                    return ya
-            F._check_labels(Tensor._make(ya, False, None), out, batch=n)  # raises
-            return ya
-        if ya.shape != (n, out) or ya.dtype != x.dtype:
+        F._check_labels(yt, out, batch=n)  # raises, naming what is wrong
+        raise ValueError(f"class labels must be an integer tensor, got {name}")
+
+    @staticmethod
+    def _same_dtype(ya: Any, name: str, shape: tuple, xt: Tensor, what: str) -> Any:
+        dtype = backend.dtype_name(xt.dtype)
+        if tuple(ya.shape) != shape or name != dtype:
             raise ValueError(
-                f"compile_step: mse targets must have shape {(n, out)} and dtype "
-                f"{backend.dtype_name(x.dtype)}, got {tuple(ya.shape)} and "
-                f"{backend.dtype_name(ya.dtype)}"
+                f"compile_step: {what} must have shape {shape} and dtype {dtype} (the eager "
+                f"step would compute in the wider dtype), got {tuple(ya.shape)} and {name}"
             )
         return ya
 
-    def _apply(self, params: list, grads: tuple) -> None:
+    def _apply(self, slots: list, grads: tuple) -> None:
         """The optimizer's per-parameter update with each new gradient (as ``opt.step()``)."""
         opt = self.optimizer
         state_of, update = opt.state, opt._update
-        for (p, group), g in zip(self._slots_for(params), grads, strict=True):
+        for (p, group), g in zip(slots, grads, strict=True):
             p.grad = None
             if g is None or group is None:
                 continue
