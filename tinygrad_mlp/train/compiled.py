@@ -196,9 +196,10 @@ class CompiledStep:
     def _same_dtype(ya: Any, name: str, shape: tuple, xt: Tensor, what: str) -> Any:
         dtype = backend.dtype_name(xt.dtype)
         if tuple(ya.shape) != shape or name != dtype:
+            why = "" if name == dtype else " (cast them; the eager step would compute in float64)"
             raise ValueError(
-                f"compile_step: {what} must have shape {shape} and dtype {dtype} (the eager "
-                f"step would compute in the wider dtype), got {tuple(ya.shape)} and {name}"
+                f"compile_step: {what} must have shape {shape} and dtype {dtype}{why}, got "
+                f"{tuple(ya.shape)} and {name}"
             )
         return ya
 
