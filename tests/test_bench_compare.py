@@ -99,7 +99,7 @@ def test_ranges_per_group_and_per_run_rows(tmp_path):
 
 def test_run_rows_show_date_commit_noise_and_epoch(tmp_path):
     times = {"tinygrad": {8: 1.0}, "numpy_reference": {8: 1.0}, "torch": {8: 1.0}}
-    epoch = {"tinygrad": 3.0, "numpy_reference": 2.0, "torch": 4.0}
+    epoch = {"tinygrad": 3.0, "tinygrad_compiled": 2.4, "numpy_reference": 2.0, "torch": 4.0}
     runs = [("calm.json", _run(times, commit="1234567890", epoch=epoch))]
     runs += [("noisy.json", _run(times, iqr=0.2)), ("quick.json", _run(times, quick=True))]
     paths = [str(_write(tmp_path, name, results)) for name, results in runs]
@@ -110,7 +110,7 @@ def test_run_rows_show_date_commit_noise_and_epoch(tmp_path):
     # widest step timing (IQRs of 0: the first of the ties), epoch
     assert (
         "| 2026-12-01T09:00 | 1234567 | openblas 0.3 | undisturbed | 0 of 1 | 0.0% (tinygrad n "
-        "float32 b8) | 0.75x / 0.50x |" in (rows["calm.json"])
+        "float32 b8) | 0.75x / 0.60x / 0.50x |" in (rows["calm.json"])
     )
     assert "| disturbed |" in rows["noisy.json"] and rows["noisy.json"].endswith("| - |")
     assert "| QUICK run |" in rows["quick.json"]

@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Linux): faster where Adam moments decay through them (fashion-mnist, 10 epochs: "
         "0.84-0.89x the time)",
     )
+    train.add_argument(
+        "--compile",
+        action="store_true",
+        help="train with train.compile_step: the same results bit for bit without the autodiff "
+        "graph, faster on small layers (needs --loss cross-entropy)",
+    )
     sub.add_parser(
         "bench",
         help="benchmark training steps against NumPy, GEMM, PyTorch (tinygrad-mlp bench --help)",
@@ -164,10 +170,16 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "out": args.out or str(Path("runs") / args.dataset),
         "flush_denormal": bool(args.flush_denormal),
+        "compile": bool(args.compile),
     }
     config.pop("layers")
     if config["lr"] <= 0 or config["batch_size"] < 1 or config["epochs"] < 1:
         raise ValueError("--lr must be > 0, --batch-size and --epochs >= 1")
+    if config["compile"] and config["loss"] != "cross-entropy":
+        raise ValueError(
+            f"--compile needs --loss cross-entropy (the compiled step has no output activation), "
+            f"got --loss {config['loss']}"
+        )
     if config["loss"] == "bce" and sizes[-1] != 1 and sizes[-1] < 2:
         raise ValueError("--loss bce needs one output unit (or one per class)")
     return config
@@ -241,6 +253,7 @@ def fit_model(config, X_train, y_train, X_test, y_test, args):
         val_loader=val,
         epochs=config["epochs"],
         progress=not args.no_progress,
+        compile=config["compile"],
     )
     return model, history, loss_fn
 

@@ -130,7 +130,7 @@ def _epoch(results: dict[str, Any]) -> str:
     times = {r["impl"]: r["median_epoch_s"] for r in epoch}
     if not times.get("torch"):
         return "-"
-    impls = ("tinygrad", "numpy_reference")
+    impls = ("tinygrad", "tinygrad_compiled", "numpy_reference")
     return " / ".join(f"{times[i] / times['torch']:.2f}x" if i in times else "-" for i in impls)
 
 
@@ -278,7 +278,7 @@ def render(
         "",
         "| group | run | date | commit | NumPy's BLAS | noise check | tinygrad_mlp faster than "
         "PyTorch (CPU cases) | widest step timing (IQR / median) | epoch / PyTorch's "
-        "(tinygrad_mlp / hand-written) |",
+        "(tinygrad_mlp / compiled / hand-written) |",
         "|---|---|---|---|---|---|---|---|---|",
         *[_run_row(run) for run in runs],
         "",

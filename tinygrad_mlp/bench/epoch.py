@@ -1,5 +1,8 @@
 """Epoch time and test accuracy on Fashion-MNIST (or synthetic data of the same shape).
 
+tinygrad_mlp runs twice: with the eager step and with ``train.compile_step`` (same arithmetic,
+so the same accuracy).
+
 All implementations start from the same weights (``reference.init_params``), use the same
 architecture, plain SGD (no momentum, no weight decay) with the same learning rate and batch size,
 and are timed epoch by epoch, round-robin (epoch e of every implementation before epoch e + 1).
@@ -75,27 +78,43 @@ def load_data(subset: int | None = None, seed: int = 0) -> dict[str, Any]:
     }
 
 
-def _tinygrad_runner(data: dict, sizes, batch: int, lr: float, seed: int, device: str):
+def _tinygrad_runner(
+    data: dict, sizes, batch: int, lr: float, seed: int, device: str, compiled: bool = False
+):
+    """tinygrad_mlp's epoch: the eager step, or (``compiled``) ``train.compile_step``'s."""
     params = init_params(sizes, seed=seed, dtype="float32")
     model, opt, variant = impls.build(params, lr, device)
     epoch_iter, loader = impls.tinygrad_batches(
         data["X_train"], data["y_train"], batch, seed, device
     )
+    if compiled:
+        from ..train import compile_step
+
+        step, variant = compile_step(model, opt), f"train.compile_step({variant})"
+    else:
+        step = _eager_step(model, opt)
 
     def epoch() -> None:
-        from .. import functional as F
-
         for xb, yb in epoch_iter():
-            opt.zero_grad()
-            loss = F.cross_entropy(model(xb), yb)
-            loss.backward()
-            opt.step()
+            step(xb, yb)
         backend.synchronize(device)
 
     def accuracy() -> float:
         return float(np.mean(impls.predict(model, data["X_test"], device) == data["y_test"]))
 
     return epoch, accuracy, {"variant": variant, "batching": loader}
+
+
+def _eager_step(model: Any, opt: Any):
+    from .. import functional as F
+
+    def step(xb: Any, yb: Any) -> None:
+        opt.zero_grad()
+        loss = F.cross_entropy(model(xb), yb)
+        loss.backward()
+        opt.step()
+
+    return step
 
 
 def _reference_runner(data: dict, sizes, batch: int, lr: float, seed: int):
@@ -162,6 +181,10 @@ def run_epochs(
     runners: dict[str, Any] = {
         "tinygrad": _tinygrad_runner(data, sizes, batch, lr, seed, device),
     }
+    if impls.nn_optim_available():
+        runners["tinygrad_compiled"] = _tinygrad_runner(
+            data, sizes, batch, lr, seed, device, compiled=True
+        )
     if device == "cpu":
         runners["numpy_reference"] = _reference_runner(data, sizes, batch, lr, seed)
     notes: dict[str, str] = {}

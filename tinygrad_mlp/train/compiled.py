@@ -133,7 +133,33 @@ class CompiledStep:
     def __call__(self, x: Any, y: Any) -> Tensor:
         """One step on the batch ``(x, y)``; returns the loss before the update."""
         if _state.anomaly:
+            pending = self._eager(x, y)
+            pending.apply()
+            return pending.loss
+        value, _, slots, grads = self._compute(x, y)
+        self._apply(slots, grads)
+        return Tensor._make(value, False, None)
+
+    def forward_backward(self, x: Any, y: Any) -> PendingStep:
+        """The step on ``(x, y)`` up to its update: a ``PendingStep`` with the ``loss``, the
+        model's ``output`` (both Tensors without a graph) and ``apply()``, the update.
+
+        ``train.fit(..., compile=True)`` uses it to check that the loss is finite, and to count
+        its metrics from the output, before anything changes. Call ``apply()`` before changing
+        the model or the optimizer; until then the parameters and optimizer state are as they
+        were (a step that is never applied changes nothing).
+        """
+        if _state.anomaly:
             return self._eager(x, y)
+        value, logits, slots, grads = self._compute(x, y)
+        return PendingStep(
+            Tensor._make(value, False, None),
+            Tensor._make(logits, False, None),
+            lambda: self._apply(slots, grads),
+        )
+
+    def _compute(self, x: Any, y: Any) -> tuple:
+        """Checks, forward and backward: ``(loss array, logits array, slots, gradients)``."""
         xt = x if isinstance(x, Tensor) else Tensor(x)
         xa = xt.data
         activation, params, dropouts, _ = self._checked_plan(xa)
@@ -149,8 +175,7 @@ class CompiledStep:
         logits = stack.forward(xa, *[p.data for p in params], activation=activation, masks=masks)
         value = crit.forward(logits, ya)
         grads = stack.backward(crit.backward(xp.ones((), dtype=logits.dtype))[0])
-        self._apply(slots, grads[1:])
-        return Tensor._make(value, False, None)
+        return value, logits, slots, grads[1:]
 
     def _checked_plan(self, x: Any) -> tuple:
         """The stack's plan for the input array ``x``; ValueError naming its dtype and device
@@ -216,11 +241,35 @@ class CompiledStep:
                 state = state_of[p] = opt._init_state(p, group)
             update(p, g, state, group)
 
-    def _eager(self, x: Any, y: Any) -> Tensor:
+    def _eager(self, x: Any, y: Any) -> PendingStep:
+        """The eager step's forward and backward (under ``detect_anomaly()``)."""
         self.optimizer.zero_grad()
-        loss = LOSSES[self.loss][1](self.model(x), y)
+        output = self.model(x)
+        loss = LOSSES[self.loss][1](output, y)
         loss.backward()
+        return PendingStep(loss.detach(), output.detach(), self._eager_update)
+
+    def _eager_update(self) -> None:
         self.optimizer.step()
         for p in self.model.parameters():
             p.grad = None
-        return loss.detach()
+
+
+class PendingStep:
+    """A step whose forward and backward are done and whose update is not (``apply()``)."""
+
+    __slots__ = ("loss", "output", "_update")
+
+    def __init__(self, loss: Tensor, output: Tensor, update: Any) -> None:
+        self.loss, self.output, self._update = loss, output, update
+
+    def __repr__(self) -> str:
+        state = "applied" if self._update is None else "not applied"
+        return f"PendingStep(loss={self.loss.item():.6g}, {state})"
+
+    def apply(self) -> None:
+        """The optimizer's update with this step's gradients; a RuntimeError the second time."""
+        if self._update is None:
+            raise RuntimeError("this step's update was already applied")
+        update, self._update = self._update, None
+        update()

@@ -3,7 +3,9 @@
 One training step is: move the batch to the model's device (only if it is elsewhere), zero the
 gradients, forward, loss, ``loss.item()`` (the step's only host synchronisation: it feeds the NaN
 check and the running loss), backward, ``optimizer.step()``. Named metrics count on the device
-and are read back once per epoch; no extra forward pass is made for them.
+and are read back once per epoch; no extra forward pass is made for them. With
+``fit(..., compile=True)`` the step is ``train.compile_step``'s: forward and backward without a
+graph, then the loss check, then the update (a NaN/Inf loss still changes nothing).
 
 Interrupting (Ctrl-C) is Keras-like: ``fit`` stops after the current step, drops the partial
 gradients, calls the callbacks' ``on_train_end``, sets ``history.interrupted = True`` and returns
@@ -67,6 +69,7 @@ class FitState:
     history: History
     metrics: list[str]
     verbose: bool
+    compiled: Any = None  # the train.compile_step of fit(compile=True), else None
     epoch: int = 0
     step: int = 0
     global_step: int = 0
@@ -86,6 +89,7 @@ def fit(
     callbacks: Any = (),
     progress: bool = True,
     verbose: bool = True,
+    compile: bool = False,
 ) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_loader``; return the ``History``.
 
@@ -96,8 +100,14 @@ def fit(
     per epoch when stderr is a terminal and tqdm is installed; ``verbose`` prints one line per
     epoch. A NaN/Inf loss raises ``NonFiniteLossError``; Ctrl-C returns early (module docstring).
     The model's train/eval mode is restored when ``fit`` returns.
+
+    ``compile=True`` runs each step through ``train.compile_step`` (no autodiff graph; the same
+    parameters, losses and metrics bit for bit, faster on small layers). It needs ``loss_fn``
+    ``F.cross_entropy`` or ``F.mse_loss`` and a model and optimizer that ``compile_step`` takes
+    (a TypeError or ValueError before the first epoch says why not); parameters keep no ``.grad``.
     """
     _check_fit_args(model, loss_fn, optimizer, epochs, scheduler)
+    compiled = _compiled_step(model, loss_fn, optimizer) if compile else None
     check_not_empty(train_loader, "train_loader")
     if val_loader is not None:
         check_not_empty(val_loader, "val_loader")
@@ -111,7 +121,7 @@ def fit(
     state = FitState(
         model=model, optimizer=optimizer, loss_fn=loss_fn, train_loader=train_loader,
         val_loader=val_loader, scheduler=scheduler, epochs=int(epochs), history=history,
-        metrics=names, verbose=verbose,
+        metrics=names, verbose=verbose, compiled=compiled,
     )  # fmt: skip
     device = model_device(model)
     train_metrics, val_metrics = build_metrics(specs, model), build_metrics(specs, model)
@@ -163,7 +173,6 @@ def _train_epoch(
     guard: _InterruptGuard,
 ) -> dict[str, Any]:
     """One pass over the training batches; returns ``{"loss": ..., <metric>: ...}``."""
-    model, loss_fn, optimizer = state.model, state.loss_fn, state.optimizer
     for m in metrics:
         m.reset()
     total, seen, step = 0.0, 0, 0
@@ -174,14 +183,7 @@ def _train_epoch(
             step += 1
             state.step = step
             state.global_step += 1
-            optimizer.zero_grad()
-            out = model(xb)
-            loss = loss_fn(out, yb)
-            value = _loss_value(loss, state.global_step == 1)
-            if not math.isfinite(value):
-                raise NonFiniteLossError(state.epoch, step, value, state.history)
-            loss.backward()
-            optimizer.step()
+            value, out = _step(state, xb, yb)
             n = xb.shape[0]
             total += value * n
             seen += n
@@ -206,6 +208,40 @@ def _train_epoch(
             "after one pass: pass a list or a DataLoader)"
         )
     return {"loss": total / seen, **{m.name: m.result() for m in metrics}}
+
+
+def _step(state: FitState, xb: Tensor, yb: Tensor) -> tuple[float, Tensor]:
+    """One training step on a batch: ``(loss value, model output)``. A NaN/Inf loss raises
+    ``NonFiniteLossError`` before the update."""
+    if state.compiled is not None:
+        pending = state.compiled.forward_backward(xb, yb)
+        loss, out = pending.loss, pending.output
+    else:
+        state.optimizer.zero_grad()
+        out = state.model(xb)
+        loss = state.loss_fn(out, yb)
+    value = _loss_value(loss, state.global_step == 1)
+    if not math.isfinite(value):
+        raise NonFiniteLossError(state.epoch, state.step, value, state.history)
+    if state.compiled is not None:
+        pending.apply()
+    else:
+        loss.backward()
+        state.optimizer.step()
+    return value, out
+
+
+def _compiled_step(model: Any, loss_fn: Any, optimizer: Any) -> Any:
+    """``train.compile_step`` for ``fit(compile=True)``; ValueError for a loss it cannot run."""
+    from .compiled import LOSSES, compile_step
+
+    for name, (_, fn) in LOSSES.items():
+        if loss_fn is fn:
+            return compile_step(model, optimizer, loss=name)
+    raise ValueError(
+        "fit(compile=True) needs loss_fn F.cross_entropy or F.mse_loss (the losses the compiled "
+        f"step runs), got {getattr(loss_fn, '__name__', loss_fn)!r}; use compile=False"
+    )
 
 
 def _end_epoch(state: FitState, logs: dict[str, Any], callbacks: list[Callback]) -> None:
