@@ -1,6 +1,7 @@
 """Training utilities: ``fit`` / ``evaluate`` / ``predict`` / ``predict_proba``, the ``History``
 they record, callbacks (``EarlyStopping``, ``ModelCheckpoint``), checkpoint loading, and
-``compile_step`` (an MLP's training step without the autodiff graph)::
+``compile_step`` (an MLP's training step without the autodiff graph; ``fit(..., compile=True)``
+trains through it)::
 
     history = train.fit(model, F.cross_entropy, optim.Adam(model.parameters()), loader,
                         val_loader=val, epochs=20, callbacks=[train.EarlyStopping(patience=3)])
@@ -15,7 +16,7 @@ from .callbacks import (
     load_checkpoint,
     save_checkpoint,
 )
-from .compiled import CompiledStep, compile_step
+from .compiled import CompiledStep, PendingStep, compile_step
 from .history import History
 from .inference import evaluate, predict, predict_proba
 from .loop import FitState, NonFiniteLossError, fit, format_epoch_line
@@ -30,6 +31,7 @@ __all__ = [
     "History",
     "ModelCheckpoint",
     "NonFiniteLossError",
+    "PendingStep",
     "compile_step",
     "evaluate",
     "fit",

@@ -35,6 +35,10 @@ GPU is present: ``tests/test_train_compiled.py``). One difference, by design: no
 a ``.grad`` (as if ``opt.zero_grad()`` ran after the step), so there is no gradient to clip or
 log; use the eager step for that. Under ``detect_anomaly()`` it runs the eager step, so that a
 NaN still names its layer.
+
+``step.forward_backward(x, y)`` does 1 and 2 and returns a ``PendingStep``: the loss and the
+model's output, with the update (3) left to its ``apply()``. ``train.fit(..., compile=True)``
+uses it to stop on a NaN loss before the update and to count its metrics from the output.
 """
 
 from __future__ import annotations
