@@ -308,6 +308,36 @@ def _fake_results(tg: dict[int, float], ref: dict[int, float]) -> dict:
     }
 
 
+def test_the_compiled_epoch_runs_every_batch_through_compile_step(monkeypatch):
+    from tinygrad_mlp import train
+    from tinygrad_mlp.bench import epoch
+
+    rng = np.random.default_rng(0)
+    data = {
+        "X_train": rng.standard_normal((50, 8)).astype(np.float32),
+        "y_train": rng.integers(0, 3, 50),
+        "X_test": rng.standard_normal((10, 8)).astype(np.float32),
+        "y_test": rng.integers(0, 3, 10),
+    }
+    calls, real = [], train.compile_step
+
+    def spy(model, opt, **kw):
+        step = real(model, opt, **kw)
+        return lambda x, y: calls.append(x.shape[0]) or step(x, y)
+
+    monkeypatch.setattr(train, "compile_step", spy)
+    runs = {}
+    for compiled in (False, True):
+        run_epoch, accuracy, info = epoch._tinygrad_runner(
+            data, [8, 6, 3], 16, 0.1, 0, "cpu", compiled
+        )
+        run_epoch()
+        runs[compiled] = accuracy(), info["variant"]
+    assert calls == [16, 16, 16, 2]  # one compiled step per batch, in the compiled run only
+    assert runs[True][0] == runs[False][0]  # the same arithmetic
+    assert runs[True][1] == f"train.compile_step({runs[False][1]})"
+
+
 def test_targets_are_judged_from_the_ratios():
     res = _fake_results({32: 2.0, 128: 1.0, 1024: 1.04}, {32: 1.0, 128: 1.0, 1024: 1.0})
     by_id = {t["id"]: t for t in report.targets(res)}

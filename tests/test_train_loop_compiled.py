@@ -96,18 +96,39 @@ def test_a_nan_loss_stops_before_the_update():
     assert same_opt_state(o1, o2)
 
 
+class Began(train.Callback):
+    def on_train_begin(self, fit_state):
+        raise AssertionError("training began")
+
+
 def test_what_the_compiled_step_cannot_run_is_refused_before_training():
     X, y = blobs(40)
     model, opt = twins()[0]
     before = model.state_dict()
     with pytest.raises(ValueError, match="needs loss_fn F.cross_entropy or F.mse_loss.*'<lambda>'"):
         quiet_fit(
-            model, opt, loader(X, y), loss_fn=lambda o, t: F.cross_entropy(o, t), compile=True
-        )
+            model, opt, loader(X, y), loss_fn=lambda o, t: F.cross_entropy(o, t),
+            compile=True, callbacks=[Began()],
+        )  # fmt: skip
     sig = nn.MLP([2, 4, 1], output_activation="sigmoid", seed=0)
     with pytest.raises(TypeError, match="nothing after the last Linear"):
-        quiet_fit(sig, optim.SGD(sig.parameters(), lr=0.1), loader(X, y), compile=True)
+        quiet_fit(
+            sig, optim.SGD(sig.parameters(), lr=0.1), loader(X, y), compile=True,
+            callbacks=[Began()],
+        )  # fmt: skip
     assert same_state(model.state_dict(), before) and opt.state == {}
+
+
+def test_a_batch_the_compiled_step_refuses_names_its_epoch_and_step():
+    X, y = blobs(60)
+    model, opt = twins()[0]
+    batches = [(tg.Tensor(X[i : i + 20]), tg.Tensor(y[i : i + 20])) for i in range(0, 60, 20)]
+    batches[2] = (tg.Tensor(X[40:].astype(np.float64)), batches[2][1])  # the eager step takes it
+    with pytest.raises(ValueError) as info:
+        quiet_fit(model, opt, batches, epochs=2, compile=True)
+    message = str(info.value)
+    assert message.startswith("fit(compile=True), epoch 1, step 3: compile_step: x (float64")
+    assert message.endswith("(or train with compile=False)")
 
 
 def test_forward_backward_changes_nothing_until_applied(device):
@@ -135,13 +156,33 @@ def test_forward_backward_changes_nothing_until_applied(device):
     assert same_state(m1.state_dict(), m2.state_dict())
 
 
+def test_only_the_latest_step_can_be_applied():
+    (m1, o1), (m2, o2) = twins()
+    step = compile_step(m2, o2)
+    x, y = tg.Tensor(np.ones((4, 2), np.float32)), tg.Tensor(np.array([0, 1, 1, 0]))
+    first = step.forward_backward(x, y)
+    second = step.forward_backward(x, y)
+    with pytest.raises(RuntimeError, match="stale"):
+        first.apply()
+    second.apply()
+    third = step.forward_backward(x, y)
+    step(x, y)  # a whole step in between
+    with pytest.raises(RuntimeError, match="stale"):
+        third.apply()
+    quiet_fit(m1, o1, [(x, y)], epochs=2)  # two steps applied, no more
+    assert same_state(m1.state_dict(), m2.state_dict()) and same_opt_state(o1, o2)
+
+
 def test_forward_backward_under_detect_anomaly_is_the_eager_step():
     (m1, o1), (m2, o2) = twins()
     x, y = tg.Tensor(np.ones((4, 2), np.float32)), tg.Tensor(np.array([0, 1, 1, 0]))
     step = compile_step(m2, o2)
+    for p in m2.parameters():  # stale gradients: the eager path must clear them first
+        p.grad = tg.Tensor(np.ones(p.shape, np.float32))
     with tg.detect_anomaly():
         pending = step.forward_backward(x, y)
         assert all(p.grad is not None for p in m2.parameters())  # the eager backward ran
+        assert not pending.output.requires_grad and not pending.loss.requires_grad
         assert same_state(m2.state_dict(), m1.state_dict())
         pending.apply()
     quiet_fit(m1, o1, [(x, y)], epochs=1)
@@ -171,4 +212,7 @@ def test_cli_compile_gives_the_same_model(tmp_path, monkeypatch):
 
 def test_cli_compile_needs_cross_entropy(capsys):
     assert cli.main(["train", "--loss", "mse", "--compile", "--epochs", "1"]) == 2
-    assert "--compile needs --loss cross-entropy" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--compile needs --loss cross-entropy" in err and "got --loss mse;" in err
+    assert cli.main(["train", "--dataset", "breast-cancer", "--compile"]) == 2
+    assert "got --loss bce (the default for --dataset breast-cancer)" in capsys.readouterr().err

@@ -176,9 +176,10 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
     if config["lr"] <= 0 or config["batch_size"] < 1 or config["epochs"] < 1:
         raise ValueError("--lr must be > 0, --batch-size and --epochs >= 1")
     if config["compile"] and config["loss"] != "cross-entropy":
+        default = "" if args.loss else f" (the default for --dataset {args.dataset})"
         raise ValueError(
-            f"--compile needs --loss cross-entropy (the compiled step has no output activation), "
-            f"got --loss {config['loss']}"
+            "--compile needs --loss cross-entropy (the compiled step has no output activation), "
+            f"got --loss {config['loss']}{default}; train without --compile"
         )
     if config["loss"] == "bce" and sizes[-1] != 1 and sizes[-1] < 2:
         raise ValueError("--loss bce needs one output unit (or one per class)")

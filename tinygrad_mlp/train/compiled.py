@@ -94,6 +94,7 @@ class CompiledStep:
             )
         self.model, self.optimizer, self.loss = model, optimizer, loss
         self._plan(None)  # a TypeError now for a model the step cannot run
+        self._computed = 0  # steps computed so far: a PendingStep must be the latest to apply
         self._params: list = []
         self._slots: list = []
         self._held: list = []
@@ -137,9 +138,10 @@ class CompiledStep:
     def __call__(self, x: Any, y: Any) -> Tensor:
         """One step on the batch ``(x, y)``; returns the loss before the update."""
         if _state.anomaly:
-            pending = self._eager(x, y)
+            pending = self.forward_backward(x, y)
             pending.apply()
             return pending.loss
+        self._computed += 1
         value, _, slots, grads = self._compute(x, y)
         self._apply(slots, grads)
         return Tensor._make(value, False, None)
@@ -149,18 +151,34 @@ class CompiledStep:
         model's ``output`` (both Tensors without a graph) and ``apply()``, the update.
 
         ``train.fit(..., compile=True)`` uses it to check that the loss is finite, and to count
-        its metrics from the output, before anything changes. Call ``apply()`` before changing
-        the model or the optimizer; until then the parameters and optimizer state are as they
-        were (a step that is never applied changes nothing).
+        its metrics from the output, before the update. Until ``apply()`` the parameters and the
+        optimizer state are as they were; active Dropout layers have drawn this step's masks
+        (as the eager step's forward does), and under ``detect_anomaly()`` (the eager step) the
+        parameters' ``.grad`` hold this step's gradients. Only the latest step of this
+        ``CompiledStep`` can be applied (a RuntimeError otherwise). Apply it before changing the
+        parameters: weights loaded or edited in place in between are not noticed.
         """
+        self._computed += 1
+        ticket = self._computed
         if _state.anomaly:
-            return self._eager(x, y)
-        value, logits, slots, grads = self._compute(x, y)
-        return PendingStep(
-            Tensor._make(value, False, None),
-            Tensor._make(logits, False, None),
-            lambda: self._apply(slots, grads),
-        )
+            loss, output = self._eager(x, y)
+            update = self._eager_update
+        else:
+            value, logits, slots, grads = self._compute(x, y)
+            loss, output = Tensor._make(value, False, None), Tensor._make(logits, False, None)
+
+            def update() -> None:
+                self._apply(slots, grads)
+
+        return PendingStep(loss, output, lambda: self._update_if_latest(ticket, update))
+
+    def _update_if_latest(self, ticket: int, update: Any) -> None:
+        if ticket != self._computed:
+            raise RuntimeError(
+                "this PendingStep is stale: the compiled step has computed another step since "
+                "(its gradients are out of date); compute this batch again"
+            )
+        update()
 
     def _compute(self, x: Any, y: Any) -> tuple:
         """Checks, forward and backward: ``(loss array, logits array, slots, gradients)``."""
@@ -245,13 +263,13 @@ class CompiledStep:
                 state = state_of[p] = opt._init_state(p, group)
             update(p, g, state, group)
 
-    def _eager(self, x: Any, y: Any) -> PendingStep:
-        """The eager step's forward and backward (under ``detect_anomaly()``)."""
+    def _eager(self, x: Any, y: Any) -> tuple[Tensor, Tensor]:
+        """The eager step's forward and backward (under ``detect_anomaly()``): loss, output."""
         self.optimizer.zero_grad()
         output = self.model(x)
         loss = LOSSES[self.loss][1](output, y)
         loss.backward()
-        return PendingStep(loss.detach(), output.detach(), self._eager_update)
+        return loss.detach(), output.detach()
 
     def _eager_update(self) -> None:
         self.optimizer.step()

@@ -5,7 +5,8 @@ gradients, forward, loss, ``loss.item()`` (the step's only host synchronisation:
 check and the running loss), backward, ``optimizer.step()``. Named metrics count on the device
 and are read back once per epoch; no extra forward pass is made for them. With
 ``fit(..., compile=True)`` the step is ``train.compile_step``'s: forward and backward without a
-graph, then the loss check, then the update (a NaN/Inf loss still changes nothing).
+graph, then the loss check, then the update (a NaN/Inf loss still stops before the update:
+no parameter or optimizer state changes).
 
 Interrupting (Ctrl-C) is Keras-like: ``fit`` stops after the current step, drops the partial
 gradients, calls the callbacks' ``on_train_end``, sets ``history.interrupted = True`` and returns
@@ -69,12 +70,12 @@ class FitState:
     history: History
     metrics: list[str]
     verbose: bool
-    compiled: Any = None  # the train.compile_step of fit(compile=True), else None
     epoch: int = 0
     step: int = 0
     global_step: int = 0
     stop: bool = False
     logs: dict[str, Any] = field(default_factory=dict)
+    compiled: Any = None  # the train.compile_step of fit(compile=True), else None
 
 
 def fit(
@@ -101,10 +102,13 @@ def fit(
     epoch. A NaN/Inf loss raises ``NonFiniteLossError``; Ctrl-C returns early (module docstring).
     The model's train/eval mode is restored when ``fit`` returns.
 
-    ``compile=True`` runs each step through ``train.compile_step`` (no autodiff graph; the same
-    parameters, losses and metrics bit for bit, faster on small layers). It needs ``loss_fn``
-    ``F.cross_entropy`` or ``F.mse_loss`` and a model and optimizer that ``compile_step`` takes
-    (a TypeError or ValueError before the first epoch says why not); parameters keep no ``.grad``.
+    ``compile=True`` runs each step through ``train.compile_step`` (no autodiff graph; for the
+    batches it takes, the same parameters, losses and metrics bit for bit, faster on small
+    layers). It needs ``loss_fn`` ``F.cross_entropy`` or ``F.mse_loss`` and a model and optimizer
+    that ``compile_step`` takes: otherwise a TypeError or ValueError before training says why.
+    It takes batches of the model's dtype only: a batch it refuses (e.g. float64 inputs for a
+    float32 model, which the eager step would compute in float64) raises a ValueError at its
+    step, naming the epoch and step. Parameters keep no ``.grad``.
     """
     _check_fit_args(model, loss_fn, optimizer, epochs, scheduler)
     compiled = _compiled_step(model, loss_fn, optimizer) if compile else None
@@ -214,7 +218,13 @@ def _step(state: FitState, xb: Tensor, yb: Tensor) -> tuple[float, Tensor]:
     """One training step on a batch: ``(loss value, model output)``. A NaN/Inf loss raises
     ``NonFiniteLossError`` before the update."""
     if state.compiled is not None:
-        pending = state.compiled.forward_backward(xb, yb)
+        try:
+            pending = state.compiled.forward_backward(xb, yb)
+        except ValueError as exc:
+            raise ValueError(
+                f"fit(compile=True), epoch {state.epoch}, step {state.step}: {exc} "
+                "(or train with compile=False)"
+            ) from exc
         loss, out = pending.loss, pending.output
     else:
         state.optimizer.zero_grad()
