@@ -164,6 +164,10 @@ def test_only_the_latest_step_can_be_applied():
     second = step.forward_backward(x, y)
     with pytest.raises(RuntimeError, match="stale"):
         first.apply()
+    with pytest.raises(ValueError):  # a refused batch computes nothing: second stays the latest
+        step.forward_backward(x, tg.Tensor(np.array([0, 1, 1, 7])))
+    with pytest.raises(ValueError):
+        step(x, tg.Tensor(np.array([0, 1, 1, 7])))
     second.apply()
     third = step.forward_backward(x, y)
     step(x, y)  # a whole step in between

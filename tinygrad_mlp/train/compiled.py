@@ -141,8 +141,8 @@ class CompiledStep:
             pending = self.forward_backward(x, y)
             pending.apply()
             return pending.loss
-        self._computed += 1
         value, _, slots, grads = self._compute(x, y)
+        self._computed += 1
         self._apply(slots, grads)
         return Tensor._make(value, False, None)
 
@@ -158,18 +158,19 @@ class CompiledStep:
         ``CompiledStep`` can be applied (a RuntimeError otherwise). Apply it before changing the
         parameters: weights loaded or edited in place in between are not noticed.
         """
-        self._computed += 1
-        ticket = self._computed
         if _state.anomaly:
+            self._computed += 1  # first: the eager backward replaces every .grad
             loss, output = self._eager(x, y)
             update = self._eager_update
         else:
-            value, logits, slots, grads = self._compute(x, y)
+            value, logits, slots, grads = self._compute(x, y)  # a bad batch stales nothing
+            self._computed += 1
             loss, output = Tensor._make(value, False, None), Tensor._make(logits, False, None)
 
             def update() -> None:
                 self._apply(slots, grads)
 
+        ticket = self._computed
         return PendingStep(loss, output, lambda: self._update_if_latest(ticket, update))
 
     def _update_if_latest(self, ticket: int, update: Any) -> None:
