@@ -194,16 +194,18 @@ def test_forward_backward_under_detect_anomaly_is_the_eager_step():
     assert all(p.grad is None for p in m2.parameters())
 
 
-def test_cli_compile_gives_the_same_model(tmp_path, monkeypatch):
+def test_cli_compiles_by_default_and_gives_the_same_model(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     made = []
     spy = lambda *args, **kw: made.append(compile_step(*args, **kw)) or made[-1]  # noqa: E731
     monkeypatch.setattr(train.compiled, "compile_step", spy)
     common = ["train", "--epochs", "2", "--no-progress"]
-    assert cli.main([*common, "--out", "eager"]) == 0
+    assert cli.main([*common, "--out", "eager", "--no-compile"]) == 0
     assert not made
-    assert cli.main([*common, "--out", "compiled", "--compile"]) == 0
+    assert cli.main([*common, "--out", "compiled"]) == 0
     assert len(made) == 1
+    assert cli.main([*common, "--out", "explicit", "--compile"]) == 0
+    assert len(made) == 2
     eager, compiled = (
         json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("eager", "compiled")
     )
@@ -220,3 +222,18 @@ def test_cli_compile_needs_cross_entropy(capsys):
     assert "--compile needs --loss cross-entropy" in err and "got --loss mse;" in err
     assert cli.main(["train", "--dataset", "breast-cancer", "--compile"]) == 2
     assert "got --loss bce (the default for --dataset breast-cancer)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "compiled"),
+    [
+        ([], True),
+        (["--loss", "mse"], False),  # sigmoid outputs: the eager step, no error
+        (["--dataset", "breast-cancer"], False),
+        (["--no-compile"], False),
+        (["--compile", "--loss", "cross-entropy"], True),
+    ],
+)
+def test_cli_compile_default_follows_the_loss(argv, compiled):
+    args = cli.build_parser().parse_args(["train", *argv])
+    assert cli.resolve_config(args)["compile"] is compiled

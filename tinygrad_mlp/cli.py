@@ -1,7 +1,7 @@
 """The ``tinygrad-mlp`` command: ``train`` an MLP on a dataset, run the ``bench``-marks, or
 ``compare`` benchmark runs.
 
-``tinygrad-mlp train`` with no arguments trains a 64-64-16-10 ReLU network with Adam on the 8x8
+``tinygrad-mlp train`` with no arguments trains a 64-128-10 ReLU network with Adam on the 8x8
 digits that ship with scikit-learn (no download) and writes its results to ``runs/digits``.
 """
 
@@ -70,9 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--compile",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         help="train with train.compile_step: the same results bit for bit without the autodiff "
-        "graph, faster on small layers (needs --loss cross-entropy)",
+        "graph, faster on small layers; the default with --loss cross-entropy, the only loss "
+        "it takes (--no-compile: the eager step)",
     )
     sub.add_parser(
         "bench",
@@ -170,11 +171,13 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "out": args.out or str(Path("runs") / args.dataset),
         "flush_denormal": bool(args.flush_denormal),
-        "compile": bool(args.compile),
+        "compile": args.compile,
     }
     config.pop("layers")
     if config["lr"] <= 0 or config["batch_size"] < 1 or config["epochs"] < 1:
         raise ValueError("--lr must be > 0, --batch-size and --epochs >= 1")
+    if config["compile"] is None:  # the compiled step wherever it applies
+        config["compile"] = config["loss"] == "cross-entropy"
     if config["compile"] and config["loss"] != "cross-entropy":
         default = "" if args.loss else f" (the default for --dataset {args.dataset})"
         raise ValueError(
