@@ -194,12 +194,21 @@ def test_forward_backward_under_detect_anomaly_is_the_eager_step():
     assert all(p.grad is None for p in m2.parameters())
 
 
-def test_cli_compiles_by_default_and_gives_the_same_model(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "where",
+    [
+        "cpu",
+        pytest.param(
+            "cuda", marks=pytest.mark.skipif(not tg.backend.is_available("cuda"), reason="no GPU")
+        ),
+    ],
+)
+def test_cli_compiles_by_default_and_gives_the_same_model(tmp_path, monkeypatch, where):
     monkeypatch.chdir(tmp_path)
     made = []
     spy = lambda *args, **kw: made.append(compile_step(*args, **kw)) or made[-1]  # noqa: E731
     monkeypatch.setattr(train.compiled, "compile_step", spy)
-    common = ["train", "--epochs", "2", "--no-progress"]
+    common = ["train", "--epochs", "2", "--no-progress", "--device", where]
     assert cli.main([*common, "--out", "eager", "--no-compile"]) == 0
     assert not made
     assert cli.main([*common, "--out", "compiled"]) == 0
