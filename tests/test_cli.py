@@ -86,6 +86,20 @@ def test_layers_that_do_not_fit_the_dataset(tmp_path, capsys):
     assert "64 features" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--layers", "64,32,5"], "--layers ends with 5 outputs but digits has 10 classes"),
+        (["--dataset", "breast-cancer", "--loss", "cross-entropy"], "at least 2), got --layers"),
+        (["--dataset", "moons", "--layers", "2,8,1", "--loss", "mse"], "at least 2), got"),
+    ],
+)
+def test_outputs_that_do_not_fit_the_classes(tmp_path, capsys, argv, says):
+    assert cli.main(["train", *argv, "--out", str(tmp_path), "--epochs", "1"]) == 2
+    assert says in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # refused before training: nothing written
+
+
 def test_bad_layers_string(capsys):
     assert cli.main(["train", "--layers", "64,x,10"]) == 2
     assert "comma-separated integers" in capsys.readouterr().err

@@ -129,6 +129,19 @@ def test_a_batch_the_compiled_step_refuses_names_its_epoch_and_step():
     message = str(info.value)
     assert message.startswith("fit(compile=True), epoch 1, step 3: compile_step: x (float64")
     assert message.endswith("(or train with compile=False)")
+    assert isinstance(info.value.__cause__, train.StepRefused)
+
+
+def test_a_batch_the_eager_step_refuses_too_gets_no_compile_false_hint():
+    X, y = blobs(40)
+    model, opt = twins()[0]
+    batches = [(tg.Tensor(X[:20]), tg.Tensor(y[:20])), (tg.Tensor(X[20:]), tg.Tensor(y[20:] + 5))]
+    with pytest.raises(ValueError) as info:
+        quiet_fit(model, opt, batches, epochs=1, compile=True)
+    message = str(info.value)
+    assert message.startswith("fit(compile=True), epoch 1, step 2: label ")
+    assert "outside [0, 2)" in message and "compile=False" not in message
+    assert not isinstance(info.value.__cause__, train.StepRefused)
 
 
 def test_forward_backward_changes_nothing_until_applied(device):
@@ -231,6 +244,16 @@ def test_cli_compile_needs_cross_entropy(capsys):
     assert "--compile needs --loss cross-entropy" in err and "got --loss mse;" in err
     assert cli.main(["train", "--dataset", "breast-cancer", "--compile"]) == 2
     assert "got --loss bce (the default for --dataset breast-cancer)" in capsys.readouterr().err
+    assert cli.main(["train", "--layers", "64,10", "--compile"]) == 2
+    err = capsys.readouterr().err
+    assert "--compile needs a hidden layer" in err and "got --layers 64,10;" in err
+
+
+def test_cli_without_a_hidden_layer_trains_eager(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", "--layers", "64,10", "--epochs", "8", "--no-progress"]) == 0
+    metrics = json.loads((tmp_path / "runs" / "digits" / "metrics.json").read_text())
+    assert metrics["config"]["compile"] is False and metrics["test_accuracy"] > 0.5
 
 
 @pytest.mark.parametrize(
@@ -240,6 +263,9 @@ def test_cli_compile_needs_cross_entropy(capsys):
         (["--loss", "mse"], False),  # sigmoid outputs: the eager step, no error
         (["--dataset", "breast-cancer"], False),
         (["--no-compile"], False),
+        (["--layers", "64,10"], False),  # no hidden layer: F.linear's job, the eager step
+        (["--dataset", "moons"], True),
+        (["--dataset", "fashion-mnist"], True),
         (["--compile", "--loss", "cross-entropy"], True),
     ],
 )

@@ -115,6 +115,12 @@ def train_command(args: argparse.Namespace) -> int:
             f"--layers starts with {sizes[0]} inputs but {config['dataset']} has "
             f"{X_train.shape[1]} features"
         )
+    classes = int(max(y_train.max(), y_test.max())) + 1
+    if sizes[-1] < classes and not (config["loss"] == "bce" and sizes[-1] == 1 and classes == 2):
+        raise ValueError(
+            f"--layers ends with {sizes[-1]} outputs but {config['dataset']} has {classes} "
+            f"classes (labels 0-{classes - 1}); end --layers with {classes}"
+        )
     with _denormal_mode(config):
         started = time.perf_counter()
         model, history, loss_fn = fit_model(config, X_train, y_train, X_test, y_test, args)
@@ -176,17 +182,35 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
     config.pop("layers")
     if config["lr"] <= 0 or config["batch_size"] < 1 or config["epochs"] < 1:
         raise ValueError("--lr must be > 0, --batch-size and --epochs >= 1")
-    if config["compile"] is None:  # the compiled step wherever it applies
-        config["compile"] = config["loss"] == "cross-entropy"
-    if config["compile"] and config["loss"] != "cross-entropy":
+    least = 1 if config["loss"] == "bce" else 2  # bce: one unit for two classes, or one per class
+    if sizes[-1] < least:
+        raise ValueError(
+            f"--loss {config['loss']} needs one output unit per class (at least {least}), got "
+            f"--layers {layers}"
+        )
+    config["compile"] = _compile_choice(args, config)
+    return config
+
+
+def _compile_choice(args: argparse.Namespace, config: dict[str, Any]) -> bool:
+    """``--compile`` / ``--no-compile``, or by default whether ``train.compile_step`` runs this
+    network: cross-entropy on the logits of Linear layers with a hidden activation (the only
+    other things it refuses, dropout and mixed dtypes, the command never makes)."""
+    loss, sizes = config["loss"], config["sizes"]
+    if args.compile is None:
+        return loss == "cross-entropy" and len(sizes) >= 3
+    if args.compile and loss != "cross-entropy":
         default = "" if args.loss else f" (the default for --dataset {args.dataset})"
         raise ValueError(
             "--compile needs --loss cross-entropy (the compiled step has no output activation), "
-            f"got --loss {config['loss']}{default}; train without --compile"
+            f"got --loss {loss}{default}; train without --compile"
         )
-    if config["loss"] == "bce" and sizes[-1] != 1 and sizes[-1] < 2:
-        raise ValueError("--loss bce needs one output unit (or one per class)")
-    return config
+    if args.compile and len(sizes) < 3:
+        raise ValueError(
+            f"--compile needs a hidden layer (--layers with at least three sizes), got --layers "
+            f"{','.join(map(str, sizes))}; train without --compile"
+        )
+    return args.compile
 
 
 def load_dataset(name: str, data_dir: str | None, seed: int):

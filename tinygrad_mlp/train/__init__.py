@@ -16,7 +16,7 @@ from .callbacks import (
     load_checkpoint,
     save_checkpoint,
 )
-from .compiled import CompiledStep, PendingStep, compile_step
+from .compiled import CompiledStep, PendingStep, StepRefused, compile_step
 from .history import History
 from .inference import evaluate, predict, predict_proba
 from .loop import FitState, NonFiniteLossError, fit, format_epoch_line
@@ -32,6 +32,7 @@ __all__ = [
     "ModelCheckpoint",
     "NonFiniteLossError",
     "PendingStep",
+    "StepRefused",
     "compile_step",
     "evaluate",
     "fit",

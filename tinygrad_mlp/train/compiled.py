@@ -76,6 +76,12 @@ def _layers(model: Any) -> list:
     )
 
 
+class StepRefused(ValueError):
+    """A batch the compiled step refuses although the eager step takes it: ``x`` or float targets
+    of another float dtype than the model's, which the eager step computes in (``fit(...,
+    compile=True)`` then suggests ``compile=False``)."""
+
+
 class CompiledStep:
     """The step ``compile_step`` returns; call it as ``step(x, y)``."""
 
@@ -202,12 +208,13 @@ class CompiledStep:
 
     def _checked_plan(self, x: Any) -> tuple:
         """The stack's plan for the input array ``x``; ValueError naming its dtype and device
-        when they are not the parameters', or its shape."""
+        when they are not the parameters' (``StepRefused`` for the dtype alone), or its shape."""
         layers = _layers(self.model)
         plan = _stack_plan(layers, x)
         if plan is None or plan[3] != len(layers):
             w = self._plan(None)[1][0]
-            raise ValueError(
+            error = StepRefused if backend.device_of(x) == w.device else ValueError
+            raise error(
                 f"compile_step: x ({backend.dtype_name(x.dtype)} on {backend.device_of(x)}) does "
                 f"not match the parameters ({w.dtype} on {w.device}); move or cast the batch"
             )
@@ -245,7 +252,8 @@ class CompiledStep:
         dtype = backend.dtype_name(xt.dtype)
         if tuple(ya.shape) != shape or name != dtype:
             why = "" if name == dtype else " (cast them; the eager step would compute in float64)"
-            raise ValueError(
+            error = StepRefused if tuple(ya.shape) == shape else ValueError
+            raise error(
                 f"compile_step: {what} must have shape {shape} and dtype {dtype}{why}, got "
                 f"{tuple(ya.shape)} and {name}"
             )

@@ -220,10 +220,12 @@ def _step(state: FitState, xb: Tensor, yb: Tensor) -> tuple[float, Tensor]:
     if state.compiled is not None:
         try:
             pending = state.compiled.forward_backward(xb, yb)
-        except ValueError as exc:
+        except ValueError as exc:  # the eager step takes a StepRefused batch; no others
+            from .compiled import StepRefused
+
+            hint = " (or train with compile=False)" if isinstance(exc, StepRefused) else ""
             raise ValueError(
-                f"fit(compile=True), epoch {state.epoch}, step {state.step}: {exc} "
-                "(or train with compile=False)"
+                f"fit(compile=True), epoch {state.epoch}, step {state.step}: {exc}{hint}"
             ) from exc
         loss, out = pending.loss, pending.output
     else:
