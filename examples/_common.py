@@ -53,6 +53,8 @@ def load_images(data_dir: str | None, quick: bool, prefer: str = "mnist") -> tup
     asks for Fashion-MNIST only. With ``quick=True`` and no files at all, scikit-learn's 8x8
     digits blown up to 28x28 stand in (so CI runs everywhere); the name then says so.
     """
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        raise SystemExit(f"--data-dir {data_dir}: no such directory")  # a typo, not a fallback
     loaders = [("MNIST", data.load_mnist)] if prefer == "mnist" else []
     loaders.append(("Fashion-MNIST", data.load_fashion_mnist))
     errors = []

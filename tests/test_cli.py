@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tinygrad_mlp import cli
+from tinygrad_mlp import cli, data
 
 
 def test_train_with_no_arguments_reaches_97_percent_on_digits(tmp_path, monkeypatch, capsys):
@@ -74,10 +74,29 @@ def test_train_variants_write_their_outputs(tmp_path, argv):
 def test_missing_dataset_says_where_it_looked(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TINYGRAD_MLP_DATA", str(tmp_path / "env"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    code = cli.main(["train", "--dataset", "mnist", "--data-dir", str(tmp_path / "nowhere")])
+    (tmp_path / "empty").mkdir()
+    code = cli.main(["train", "--dataset", "mnist", "--data-dir", str(tmp_path / "empty")])
     err = capsys.readouterr().err
     assert code == 2
-    assert str(tmp_path / "nowhere") in err and "download=True" in err
+    assert f"{tmp_path / 'empty'} (none of the files)" in err and "--download" in err
+    code = cli.main(["train", "--dataset", "mnist", "--data-dir", str(tmp_path / "nowhere")])
+    assert code == 2
+    assert f"data_dir {tmp_path / 'nowhere'}: no such directory" in capsys.readouterr().err
+
+
+def test_download_flag_reaches_the_loader(tmp_path, monkeypatch):
+    asked = []
+
+    def loader(data_dir=None, download=False):
+        asked.append((data_dir, download))
+        raise FileNotFoundError("stop here")
+
+    monkeypatch.setattr(data, "load_fashion_mnist", loader)
+    argv = ["train", "--dataset", "fashion-mnist", "--out", str(tmp_path / "o")]
+    assert cli.main([*argv, "--download"]) == 2
+    assert cli.main(argv) == 2
+    assert asked == [(None, True), (None, False)]
+    assert not (tmp_path / "o").exists()  # no output folder for a run that never trained
 
 
 def test_layers_that_do_not_fit_the_dataset(tmp_path, capsys):
@@ -103,6 +122,54 @@ def test_outputs_that_do_not_fit_the_classes(tmp_path, capsys, argv, says):
 def test_bad_layers_string(capsys):
     assert cli.main(["train", "--layers", "64,x,10"]) == 2
     assert "comma-separated integers" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--epochs", "0"], "--epochs must be >= 1, got 0"),
+        (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+        (["--lr", "0"], "--lr must be > 0, got 0.0"),
+        (["--lr", "nan"], "--lr must be > 0, got nan"),
+        (["--seed", "-5"], "--seed must be >= 0, got -5"),
+        (["--layers", "64"], "--layers needs at least two sizes"),
+        (["--layers", "64,0,10"], "each >= 1, got '64,0,10'"),
+        (["--data-dir", "."], "--data-dir is for --dataset mnist or fashion-mnist"),
+    ],
+)
+def test_bad_options_are_named_not_replaced(tmp_path, capsys, argv, says):
+    assert cli.main(["train", *argv, "--out", str(tmp_path / "o")]) == 2
+    assert says in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("kind", ["file", "inside a file"])
+def test_a_bad_out_is_refused_before_training(tmp_path, monkeypatch, capsys, kind):
+    (tmp_path / "afile").write_text("keep me")
+    out = tmp_path / "afile" if kind == "file" else tmp_path / "afile" / "sub"
+    monkeypatch.setattr(
+        cli, "fit_model", lambda *a: pytest.fail("trained before --out was checked")
+    )
+    assert cli.main(["train", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {out}" in err and (tmp_path / "afile").read_text() == "keep me"
+
+
+def test_an_interrupted_run_says_so_and_exits_130(tmp_path, monkeypatch, capsys):
+    from tinygrad_mlp import train
+
+    class StopInEpoch2(train.Callback):
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 2:
+                raise KeyboardInterrupt  # as a Ctrl-C in the loop is handled
+
+    real_fit = train.fit
+    monkeypatch.setattr(train, "fit", lambda *a, **k: real_fit(*a, **k, callbacks=[StopInEpoch2()]))
+    assert cli.main(["train", "--epochs", "5", "--no-progress", "--out", str(tmp_path)]) == 130
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["interrupted"] is True and metrics["epochs"] == 2  # epoch 2 was recorded
+    assert "interrupted after 2 complete epoch(s)" in capsys.readouterr().err
+    assert (tmp_path / "model.npz").exists()
 
 
 def test_module_entry_point_help():

@@ -139,3 +139,14 @@ def test_gradient_check(example):
     assert names["layer 3 weight"]["passed"] == names["layer 3 weight"]["total"]
     assert names["layer 2 weight"]["passed"] < names["layer 2 weight"]["total"]
     assert all(is_accuracy(layer["fraction_equal"]) for layer in broken["layers"])
+
+
+def test_a_missing_data_dir_is_an_error_not_a_fallback(tmp_path):
+    typo = tmp_path / "typo"
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "mnist_784_50_10.py"), "--quick", "--out", str(tmp_path),
+         "--data-dir", str(typo)],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "MPLBACKEND": "Agg"},
+    )  # fmt: skip
+    assert proc.returncode == 1 and f"--data-dir {typo}: no such directory" in proc.stderr
+    assert not (tmp_path / "mnist_784_50_10.json").exists()

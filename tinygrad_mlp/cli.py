@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -50,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train an MLP and write metrics, curves and a checkpoint")
     train.add_argument("--dataset", choices=DATASETS, default="digits")
     train.add_argument("--data-dir", help="directory holding MNIST-format IDX files")
+    train.add_argument(
+        "--download",
+        action="store_true",
+        help="download mnist / fashion-mnist when no directory holds the files (checked against "
+        "their SHA-256 digests)",
+    )
     train.add_argument("--layers", help="comma-separated layer sizes, e.g. 64,64,16,10")
     train.add_argument("--activation", choices=("relu", "sigmoid", "tanh"), default="relu")
     train.add_argument("--loss", choices=LOSSES)
@@ -72,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--compile",
         action=argparse.BooleanOptionalAction,
         help="train with train.compile_step: the same results bit for bit without the autodiff "
-        "graph, faster on small layers; the default with --loss cross-entropy, the only loss "
-        "it takes (--no-compile: the eager step)",
+        "graph, faster on small layers; the default wherever it runs the network: --loss "
+        "cross-entropy and a hidden layer (--no-compile: the eager step)",
     )
     sub.add_parser(
         "bench",
@@ -108,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
 # ---------------------------------------------------------------------- train
 def train_command(args: argparse.Namespace) -> int:
     config = resolve_config(args)
-    X_train, y_train, X_test, y_test = load_dataset(config["dataset"], args.data_dir, args.seed)
+    X_train, y_train, X_test, y_test = load_dataset(
+        config["dataset"], args.data_dir, args.seed, download=args.download
+    )
     sizes = config["sizes"]
     if sizes[0] != X_train.shape[1]:
         raise ValueError(
@@ -121,15 +130,43 @@ def train_command(args: argparse.Namespace) -> int:
             f"--layers ends with {sizes[-1]} outputs but {config['dataset']} has {classes} "
             f"classes (labels 0-{classes - 1}); end --layers with {classes}"
         )
+    out = _output_dir(config["out"])  # before training: a bad --out wastes no run
     with _denormal_mode(config):
         started = time.perf_counter()
         model, history, loss_fn = fit_model(config, X_train, y_train, X_test, y_test, args)
         elapsed = time.perf_counter() - started
         metrics = test_metrics(model, loss_fn, X_test, y_test, config)
-    metrics.update(train_seconds=round(elapsed, 3), epochs=len(history["loss"]), config=config)
+    metrics.update(
+        train_seconds=round(elapsed, 3),
+        epochs=len(history["loss"]),
+        interrupted=history.interrupted,
+        config=config,
+    )
     print(f"test accuracy {metrics['test_accuracy']:.4f}  ({elapsed:.1f} s)")
-    write_outputs(Path(config["out"]), model, history, metrics, X_test, y_test, config)
+    write_outputs(out, model, history, metrics, X_test, y_test, config)
+    if history.interrupted:
+        print(
+            f"tinygrad-mlp: interrupted after {metrics['epochs']} complete epoch(s): the model, "
+            "its test metrics and the checkpoint are from the step it stopped at (metrics.json: "
+            '"interrupted": true)',
+            file=sys.stderr,
+        )
+        return 130  # the shell's code for a run stopped by Ctrl-C
     return 0
+
+
+def _output_dir(out: str) -> Path:
+    """``--out`` as a directory, created now; ValueError naming it when that fails."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {out} is a file, not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out {out}: cannot create the directory ({exc.strerror})") from None
+    if not os.access(path, os.W_OK):
+        raise ValueError(f"--out {out}: the directory is not writable")
+    return path
 
 
 @contextlib.contextmanager
@@ -157,22 +194,21 @@ def _denormal_mode(config: dict[str, Any]) -> Iterator[None]:
 
 
 def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
-    """Merge the command line with the dataset's defaults and validate it."""
+    """Merge the command line with the dataset's defaults and validate it (a ValueError naming
+    the option and its value)."""
     d = DEFAULTS[args.dataset]
     layers = args.layers or d.layers
-    try:
-        sizes = [int(s) for s in layers.split(",")]
-    except ValueError:
-        raise ValueError(f"--layers must be comma-separated integers, got {layers!r}") from None
+    sizes = _sizes(layers)
+    pick = lambda given, default: default if given is None else given  # noqa: E731  (0 stays 0)
     config = asdict(d) | {
         "dataset": args.dataset,
         "sizes": sizes,
         "activation": args.activation,
         "loss": args.loss or d.loss,
         "optimizer": args.optimizer or d.optimizer,
-        "lr": args.lr if args.lr is not None else d.lr,
-        "batch_size": args.batch_size or d.batch_size,
-        "epochs": args.epochs or d.epochs,
+        "lr": pick(args.lr, d.lr),
+        "batch_size": pick(args.batch_size, d.batch_size),
+        "epochs": pick(args.epochs, d.epochs),
         "device": args.device,
         "seed": args.seed,
         "out": args.out or str(Path("runs") / args.dataset),
@@ -180,16 +216,42 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
         "compile": args.compile,
     }
     config.pop("layers")
-    if config["lr"] <= 0 or config["batch_size"] < 1 or config["epochs"] < 1:
-        raise ValueError("--lr must be > 0, --batch-size and --epochs >= 1")
+    for option, key, ok, rule in (
+        ("--lr", "lr", lambda v: v > 0, "> 0"),  # False for nan too
+        ("--batch-size", "batch_size", lambda v: v >= 1, ">= 1"),
+        ("--epochs", "epochs", lambda v: v >= 1, ">= 1"),
+        ("--seed", "seed", lambda v: v >= 0, ">= 0"),
+    ):
+        if not ok(config[key]):
+            raise ValueError(f"{option} must be {rule}, got {config[key]}")
+    if args.data_dir is not None and args.dataset not in ("mnist", "fashion-mnist"):
+        raise ValueError(
+            f"--data-dir is for --dataset mnist or fashion-mnist; {args.dataset} ships with "
+            "scikit-learn"
+        )
     least = 1 if config["loss"] == "bce" else 2  # bce: one unit for two classes, or one per class
     if sizes[-1] < least:
+        default = "" if args.layers else f" (the default for --dataset {args.dataset})"
         raise ValueError(
             f"--loss {config['loss']} needs one output unit per class (at least {least}), got "
-            f"--layers {layers}"
+            f"--layers {layers}{default}; end --layers with the number of classes"
         )
     config["compile"] = _compile_choice(args, config)
     return config
+
+
+def _sizes(layers: str) -> list[int]:
+    """``--layers`` as a list of layer sizes; ValueError naming the string."""
+    try:
+        sizes = [int(s) for s in layers.split(",")]
+    except ValueError:
+        raise ValueError(f"--layers must be comma-separated integers, got {layers!r}") from None
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ValueError(
+            f"--layers needs at least two sizes (inputs and outputs, e.g. 64,128,10), each >= 1, "
+            f"got {layers!r}"
+        )
+    return sizes
 
 
 def _compile_choice(args: argparse.Namespace, config: dict[str, Any]) -> bool:
@@ -213,7 +275,7 @@ def _compile_choice(args: argparse.Namespace, config: dict[str, Any]) -> bool:
     return args.compile
 
 
-def load_dataset(name: str, data_dir: str | None, seed: int):
+def load_dataset(name: str, data_dir: str | None, seed: int, download: bool = False):
     """(X_train, y_train, X_test, y_test) as float32 features and int64 labels."""
     from . import data
 
@@ -224,7 +286,7 @@ def load_dataset(name: str, data_dir: str | None, seed: int):
     if name == "breast-cancer":
         return data.load_breast_cancer(seed=seed)
     loader = data.load_mnist if name == "mnist" else data.load_fashion_mnist
-    X_train, y_train, X_test, y_test = loader(data_dir=data_dir)
+    X_train, y_train, X_test, y_test = loader(data_dir=data_dir, download=download)
     return data.scale_images(X_train), y_train, data.scale_images(X_test), y_test
 
 

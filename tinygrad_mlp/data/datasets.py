@@ -1,7 +1,8 @@
 """Data sets: MNIST and Fashion-MNIST from IDX files, and scikit-learn's offline data.
 
 MNIST-style files are looked for, in this order, in
-1. ``data_dir`` (and its subfolder named after the data set, ``mnist`` / ``fashion-mnist``),
+1. ``data_dir`` (and its subfolder named after the data set, ``mnist`` / ``fashion-mnist``; a
+   ``data_dir`` that is not a directory is an error, not skipped),
 2. the directory named by the environment variable ``TINYGRAD_MLP_DATA`` (and that subfolder),
 3. the per-user cache ``$XDG_CACHE_HOME/tinygrad_mlp/<name>`` (``~/.cache/...`` by default),
    where ``download=True`` puts the files,
@@ -162,6 +163,12 @@ def _files_in(directory: Path) -> tuple[dict[str, Path], list[str]]:
 
 
 def _load_idx_dataset(name: str, data_dir: Any, download: bool) -> Arrays:
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        raise DatasetError(
+            f"data_dir {os.fspath(data_dir)}: no such directory (pass the directory that holds "
+            f"the {_source(name).title} files, or leave data_dir out to search {ENV_VAR}, the "
+            "cache and the system directories)"
+        )
     dirs = search_dirs(name, data_dir)
     report = []
     for directory in dirs:
@@ -187,7 +194,8 @@ def _missing_message(name: str, report: list[str]) -> str:
         f"{', '.join(FILES)} (each raw or .gz). Looked in:",
         *report,
         "To get the files:",
-        f"  - data.{fn}(download=True) downloads them into {cache_dir(name)} (needs a network)",
+        f"  - data.{fn}(download=True) (--download on the command line) downloads them into "
+        f"{cache_dir(name)} (needs a network)",
         f"  - or copy the four .gz files from {source.base_url} into a directory and pass it as "
         f"data_dir= (--data-dir on the command line) or set {ENV_VAR}",
     ]
