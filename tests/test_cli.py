@@ -1,7 +1,9 @@
 """The `tinygrad-mlp` command end to end (digits ships with scikit-learn: no download)."""
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -81,7 +83,7 @@ def test_missing_dataset_says_where_it_looked(tmp_path, monkeypatch, capsys):
     assert f"{tmp_path / 'empty'} (none of the files)" in err and "--download" in err
     code = cli.main(["train", "--dataset", "mnist", "--data-dir", str(tmp_path / "nowhere")])
     assert code == 2
-    assert f"data_dir {tmp_path / 'nowhere'}: no such directory" in capsys.readouterr().err
+    assert f"--data-dir {tmp_path / 'nowhere'}: no such directory" in capsys.readouterr().err
 
 
 def test_download_flag_reaches_the_loader(tmp_path, monkeypatch):
@@ -109,7 +111,10 @@ def test_layers_that_do_not_fit_the_dataset(tmp_path, capsys):
     ("argv", "says"),
     [
         (["--layers", "64,32,5"], "--layers ends with 5 outputs but digits has 10 classes"),
-        (["--dataset", "breast-cancer", "--loss", "cross-entropy"], "at least 2), got --layers"),
+        (
+            ["--dataset", "breast-cancer", "--loss", "cross-entropy"],
+            "at least 2), got --layers 30,32,1 (the default for --dataset breast-cancer);",
+        ),
         (["--dataset", "moons", "--layers", "2,8,1", "--loss", "mse"], "at least 2), got"),
     ],
 )
@@ -129,12 +134,15 @@ def test_bad_layers_string(capsys):
     [
         (["--epochs", "0"], "--epochs must be >= 1, got 0"),
         (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
-        (["--lr", "0"], "--lr must be > 0, got 0.0"),
-        (["--lr", "nan"], "--lr must be > 0, got nan"),
+        (["--lr", "0"], "--lr must be a finite number > 0, got 0.0"),
+        (["--lr", "nan"], "--lr must be a finite number > 0, got nan"),
+        (["--lr", "inf"], "--lr must be a finite number > 0, got inf"),
         (["--seed", "-5"], "--seed must be >= 0, got -5"),
         (["--layers", "64"], "--layers needs at least two sizes"),
         (["--layers", "64,0,10"], "each >= 1, got '64,0,10'"),
         (["--data-dir", "."], "--data-dir is for --dataset mnist or fashion-mnist"),
+        (["--download"], "--download is for --dataset mnist or fashion-mnist; digits ships"),
+        (["--dataset", "mnist", "--data-dir", "/no/such/dir"], "--data-dir /no/such/dir: no such"),
     ],
 )
 def test_bad_options_are_named_not_replaced(tmp_path, capsys, argv, says):
@@ -152,7 +160,39 @@ def test_a_bad_out_is_refused_before_training(tmp_path, monkeypatch, capsys, kin
     )
     assert cli.main(["train", "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert f"--out {out}" in err and (tmp_path / "afile").read_text() == "keep me"
+    where = "" if kind == "file" else f": {tmp_path / 'afile'}"
+    assert f"--out {out}{where} is a file, not a directory" in err
+    assert (tmp_path / "afile").read_text() == "keep me"
+
+
+def test_a_failed_run_leaves_no_empty_out_folders(tmp_path, monkeypatch):
+    out = tmp_path / "a" / "b"
+
+    def fails(*args):
+        raise RuntimeError("training failed")
+
+    monkeypatch.setattr(cli, "fit_model", fails)
+    assert cli.main(["train", "--out", str(out)]) == 2
+    assert not (tmp_path / "a").exists()  # no empty folders left by a run that wrote nothing
+
+
+def test_ctrl_c_really_stops_the_command_with_130(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tinygrad_mlp.cli", "train", "--epochs", "100000", "--no-progress",
+         "--out", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg"},
+    )  # fmt: skip
+    try:
+        assert proc.stdout.readline().startswith("epoch 1/100000")  # training is under way
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted at epoch" in out and "interrupted after" in err
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["interrupted"] is True and 1 <= metrics["epochs"] < 100000
 
 
 def test_an_interrupted_run_says_so_and_exits_130(tmp_path, monkeypatch, capsys):

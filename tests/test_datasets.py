@@ -213,6 +213,8 @@ def test_search_order_data_dir_then_env_then_cache_then_system(isolated, monkeyp
     assert_same(load_fashion_mnist(isolated / "empty"), env)  # a data_dir without files
     with pytest.raises(DatasetError, match=r"data_dir .*typo: no such directory"):
         load_fashion_mnist(isolated / "typo")  # not skipped for the env's files: a typo
+    monkeypatch.setenv("HOME", str(isolated))
+    assert_same(load_fashion_mnist("~/explicit"), explicit)  # ~ is the home directory
     monkeypatch.delenv(datasets.ENV_VAR)
     assert_same(load_fashion_mnist(), cached)
     for name in NAMES:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import sys
 import time
@@ -110,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, ImportError, RuntimeError) as exc:
         print(f"tinygrad-mlp: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # outside fit's own handling (loading, evaluating, writing)
+        print("tinygrad-mlp: interrupted (each file written is complete)", file=sys.stderr)
+        return 130
 
 
 # ---------------------------------------------------------------------- train
@@ -130,20 +134,20 @@ def train_command(args: argparse.Namespace) -> int:
             f"--layers ends with {sizes[-1]} outputs but {config['dataset']} has {classes} "
             f"classes (labels 0-{classes - 1}); end --layers with {classes}"
         )
-    out = _output_dir(config["out"])  # before training: a bad --out wastes no run
-    with _denormal_mode(config):
-        started = time.perf_counter()
-        model, history, loss_fn = fit_model(config, X_train, y_train, X_test, y_test, args)
-        elapsed = time.perf_counter() - started
-        metrics = test_metrics(model, loss_fn, X_test, y_test, config)
-    metrics.update(
-        train_seconds=round(elapsed, 3),
-        epochs=len(history["loss"]),
-        interrupted=history.interrupted,
-        config=config,
-    )
-    print(f"test accuracy {metrics['test_accuracy']:.4f}  ({elapsed:.1f} s)")
-    write_outputs(out, model, history, metrics, X_test, y_test, config)
+    with _output_dir(config["out"]) as out:  # before training: a bad --out wastes no run
+        with _denormal_mode(config):
+            started = time.perf_counter()
+            model, history, loss_fn = fit_model(config, X_train, y_train, X_test, y_test, args)
+            elapsed = time.perf_counter() - started
+            metrics = test_metrics(model, loss_fn, X_test, y_test, config)
+        metrics.update(
+            train_seconds=round(elapsed, 3),
+            epochs=len(history["loss"]),
+            interrupted=history.interrupted,
+            config=config,
+        )
+        print(f"test accuracy {metrics['test_accuracy']:.4f}  ({elapsed:.1f} s)")
+        write_outputs(out, model, history, metrics, X_test, y_test, config)
     if history.interrupted:
         print(
             f"tinygrad-mlp: interrupted after {metrics['epochs']} complete epoch(s): the model, "
@@ -155,18 +159,29 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _output_dir(out: str) -> Path:
-    """``--out`` as a directory, created now; ValueError naming it when that fails."""
+@contextlib.contextmanager
+def _output_dir(out: str) -> Iterator[Path]:
+    """``--out`` as a directory, created now (a ValueError naming it when that fails); the
+    folders it created are removed again if the run fails before writing into them."""
     path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"--out {out} is a file, not a directory")
+    parent = next(p for p in (path, *path.parents) if p.exists())
+    if not parent.is_dir():
+        where = "" if parent == path else f": {parent}"
+        raise ValueError(f"--out {out}{where} is a file, not a directory")
+    made = [p for p in (path, *path.parents) if not p.exists()]  # deepest first
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ValueError(f"--out {out}: cannot create the directory ({exc.strerror})") from None
-    if not os.access(path, os.W_OK):
+    if not os.access(path, os.W_OK | os.X_OK):
         raise ValueError(f"--out {out}: the directory is not writable")
-    return path
+    try:
+        yield path
+    except BaseException:
+        for folder in made:
+            with contextlib.suppress(OSError):  # only empty ones go
+                folder.rmdir()
+        raise
 
 
 @contextlib.contextmanager
@@ -217,18 +232,25 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
     }
     config.pop("layers")
     for option, key, ok, rule in (
-        ("--lr", "lr", lambda v: v > 0, "> 0"),  # False for nan too
+        ("--lr", "lr", lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
         ("--batch-size", "batch_size", lambda v: v >= 1, ">= 1"),
         ("--epochs", "epochs", lambda v: v >= 1, ">= 1"),
         ("--seed", "seed", lambda v: v >= 0, ">= 0"),
     ):
         if not ok(config[key]):
             raise ValueError(f"{option} must be {rule}, got {config[key]}")
-    if args.data_dir is not None and args.dataset not in ("mnist", "fashion-mnist"):
-        raise ValueError(
-            f"--data-dir is for --dataset mnist or fashion-mnist; {args.dataset} ships with "
-            "scikit-learn"
-        )
+    for option, given in (("--data-dir", args.data_dir is not None), ("--download", args.download)):
+        if given and args.dataset not in ("mnist", "fashion-mnist"):
+            raise ValueError(
+                f"{option} is for --dataset mnist or fashion-mnist; {args.dataset} ships with "
+                "scikit-learn"
+            )
+    if args.data_dir is not None and not Path(args.data_dir).expanduser().is_dir():
+        raise ValueError(f"--data-dir {args.data_dir}: no such directory")
+    if args.device == "cuda":
+        from .backend import namespace_for
+
+        namespace_for("cuda")  # a DeviceError naming what is missing (CuPy, a GPU), at once
     least = 1 if config["loss"] == "bce" else 2  # bce: one unit for two classes, or one per class
     if sizes[-1] < least:
         default = "" if args.layers else f" (the default for --dataset {args.dataset})"
@@ -360,9 +382,11 @@ def test_metrics(model, loss_fn, X_test, y_test, config) -> dict[str, Any]:
 
 def write_outputs(out: Path, model, history, metrics, X_test, y_test, config) -> None:
     from . import io, train
+    from .files import atomic_writer
 
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    with atomic_writer(out / "metrics.json", "w") as f:
+        f.write(json.dumps(metrics, indent=2) + "\n")
     history.save(out / "history.json")
     io.save({"model": model.state_dict(), "config": json.dumps(config)}, out / "model.npz")
     written = ["metrics.json", "history.json", "model.npz"]
