@@ -163,6 +163,16 @@ def test_missing_and_unexpected_keys_are_named():
     np.testing.assert_array_equal(model.layers[0].weight.numpy(), sd["layers.0.weight"])
 
 
+def test_a_whole_checkpoint_passed_as_state_dict_says_which_entry_to_pass(tmp_path):
+    model = nn.MLP([4, 3, 2], seed=0)
+    tg.save({"model": model.state_dict(), "config": "{}"}, tmp_path / "ck.npz")
+    checkpoint = tg.load(tmp_path / "ck.npz")
+    with pytest.raises(ValueError, match=r"unexpected keys \['model', 'config'\] \(a checkpoint\? "
+                       r"pass its \['model'\] entry\)"):  # fmt: skip
+        model.load_state_dict(checkpoint)
+    model.load_state_dict(checkpoint["model"])
+
+
 def test_load_state_dict_takes_tensors_and_rejects_non_numeric_values_and_non_mappings():
     a, model = nn.Linear(2, 1, seed=0), nn.Linear(2, 1, seed=1)
     model.load_state_dict({"weight": a.weight, "bias": a.bias})

@@ -199,9 +199,11 @@ class Module:
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
+            nested = [k for k in unexpected if isinstance(state_dict[k], Mapping)]
+            hint = f" (a checkpoint? pass its [{nested[0]!r}] entry)" if nested else ""
             raise ValueError(
                 f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
-                f"unexpected keys {unexpected}"
+                f"unexpected keys {unexpected}{hint}"
             )
         staged = []
         for key, p in own.items():
